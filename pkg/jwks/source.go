@@ -1,0 +1,42 @@
+// Package jwks is the process-wide cache of JSON Web Key Sets: one entry per
+// key source however many pools, authorizers and routes name it.
+package jwks
+
+import (
+	"crypto/rsa"
+	"errors"
+)
+
+// Source names where one user pool's verification keys come from. Exactly
+// one of URL or File is set. Source is comparable and is the cache key.
+type Source struct {
+	URL  string // https JWKS endpoint (http only on loopback, or when allowed)
+	File string // local JWKS file: offline keys, never fetched
+}
+
+// String returns the URL or the file path, for logs and metric labels.
+func (s Source) String() string {
+	if s.File != "" {
+		return "file:" + s.File
+	}
+	return s.URL
+}
+
+// Key is one verification key that passed the set's admission rules: RSA,
+// use absent or "sig", modulus of at least 2048 bits, exponent 65537, and a
+// kid that is unique in its set.
+type Key struct {
+	Kid    string
+	Alg    string // the JWK's alg, "" when the JWK had none
+	Public *rsa.PublicKey
+}
+
+// Errors returned by lookups. Callers map them to reason codes.
+var (
+	// ErrKidUnknown: the source's keys are known, but none has the kid, and
+	// a refetch (if one was allowed) did not bring it.
+	ErrKidUnknown = errors.New("kid not found in key set")
+	// ErrUnavailable: the source has never produced a usable key set (or
+	// was never registered), so no answer is possible: fail closed.
+	ErrUnavailable = errors.New("key set unavailable")
+)
