@@ -1,0 +1,103 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// isToken reports whether s is an RFC 7230 token (a valid header name).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// isQueryName admits the unreserved characters only, so a parameter name
+// reads the same encoded or not.
+func isQueryName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// hopByHop are the connection-level headers of RFC 7230 section 6.1 and
+// the framing ones: neither a claim nor a gateway response may set them.
+var hopByHop = map[string]bool{
+	"connection":        true,
+	"content-length":    true,
+	"keep-alive":        true,
+	"te":                true,
+	"trailer":           true,
+	"transfer-encoding": true,
+	"upgrade":           true,
+}
+
+// checkClaimHeaderName refuses header names a claim must never set:
+// credentials, routing and framing headers, Envoy's own and ours. name is
+// lower case.
+func checkClaimHeaderName(name string) error {
+	if strings.HasPrefix(name, ":") {
+		return fmt.Errorf("header %q is a pseudo-header", name)
+	}
+	if !isToken(name) {
+		return fmt.Errorf("header name %q is not a valid HTTP header name", name)
+	}
+	switch {
+	case name == "authorization", name == "cookie", name == "host", hopByHop[name]:
+		return fmt.Errorf("header %q is reserved: a claim may not set it", name)
+	case strings.HasPrefix(name, "proxy-"):
+		return fmt.Errorf("header %q is reserved (proxy-*): a claim may not set it", name)
+	case strings.HasPrefix(name, "x-envoy-"):
+		return fmt.Errorf("header %q is reserved (x-envoy-*): Envoy acts on it", name)
+	case strings.HasPrefix(name, "x-extauthz-"):
+		return fmt.Errorf("header %q is reserved (x-extauthz-*)", name)
+	}
+	return nil
+}
+
+// checkResponseHeader validates one gateway response header. name is
+// lower case.
+func checkResponseHeader(name, value string) error {
+	var errs []error
+	switch {
+	case !isToken(name):
+		errs = append(errs, fmt.Errorf("header name %q is not a valid HTTP header name", name))
+	case name == "x-extauthz-reason":
+		errs = append(errs, errors.New("header x-extauthz-reason is set by the service and cannot be overridden"))
+	case hopByHop[name]:
+		errs = append(errs, fmt.Errorf("header %q is reserved: it belongs to the connection, not the response", name))
+	}
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; c < ' ' && c != '\t' || c == 0x7f {
+			errs = append(errs, fmt.Errorf("value of header %q holds a control character", name))
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validIPv6 reports whether s (without brackets) is an IPv6 address
+// without a zone.
+func validIPv6(s string) bool {
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Is6() && a.Zone() == ""
+}

@@ -1,0 +1,284 @@
+package policy
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
+)
+
+func mustLoad(t testing.TB, path string) *Snapshot {
+	t.Helper()
+	s, err := Load(path, Options{})
+	if err != nil {
+		t.Fatalf("Load(%s): %v", path, err)
+	}
+	return s
+}
+
+type matchCase struct {
+	name               string
+	method, host, path string
+	route              string      // "" = no route
+	code               reason.Code // when route is ""
+}
+
+func runMatch(t *testing.T, s *Snapshot, tests []matchCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, code := s.Match(tt.method, tt.host, tt.path)
+			got := ""
+			if r != nil {
+				got = r.Name
+				if code != "" {
+					t.Errorf("code = %q with a route", code)
+				}
+			}
+			if got != tt.route {
+				t.Fatalf("Match(%q, %q, %q) = route %q, want %q", tt.method, tt.host, tt.path, got, tt.route)
+			}
+			if tt.route == "" && code != tt.code {
+				t.Errorf("Match(%q, %q, %q) code = %q, want %q", tt.method, tt.host, tt.path, code, tt.code)
+			}
+		})
+	}
+}
+
+const notFound = reason.RouteNotFound
+
+func TestMatchPrecedence(t *testing.T) {
+	s := mustLoad(t, "testdata/valid/routing.yaml")
+	runMatch(t, s, []matchCase{
+		// exact > {param} > {proxy+}
+		{"exact", "GET", "", "/pets", "pets-list", ""},
+		{"literal beats param", "GET", "", "/pets/mine", "pets-mine", ""},
+		{"param", "GET", "", "/pets/7", "pet", ""},
+		{"param beats greedy", "GET", "", "/pets/7", "pet", ""},
+		{"greedy takes the rest", "GET", "", "/pets/7/toys/3", "pets-any", ""},
+		{"greedy needs one segment", "POST", "", "/pets", "catch-all", ""}, // not pets-any
+		{"greedy takes one segment", "POST", "", "/pets/7", "pets-any", ""},
+		{"root exact", "GET", "", "/", "root", ""},
+		{"root greedy", "GET", "", "/unknown/deep/path", "catch-all", ""},
+		{"root greedy one segment", "GET", "", "/unknown", "catch-all", ""},
+
+		// Backtracking: the literal branch a/b is tried first; for
+		// /a/b/c/d both a/b/c and a/b/{x}/e dead-end, so a/{y}/c/d takes
+		// it. A literal branch gives way to the param one, then greedy.
+		{"backtrack to param", "GET", "", "/a/b/c/d", "a-param-c-d", ""},
+		{"literal branch when it completes", "GET", "", "/a/b/z/e", "a-b-param-e", ""},
+		{"backtrack to greedy", "GET", "", "/a/b/z/f", "a-greedy", ""},
+		{"deepest literal wins", "GET", "", "/a/b/c", "a-b-c", ""},
+
+		// methods filter before specificity
+		{"method picks", "POST", "", "/items", "items-post", ""},
+		{"method picks other", "GET", "", "/items", "items-get", ""},
+		{"method falls to less specific", "DELETE", "", "/items/1", "items-any", ""},
+		{"method on param", "GET", "", "/items/1", "item-get", ""},
+		{"method not served", "PUT", "", "/items", "catch-all", ""},
+		{"unknown method only ANY", "PROPFIND", "", "/items/1", "items-any", ""},
+		{"unknown method not on GET route", "PROPFIND", "", "/items", "catch-all", ""},
+		{"lower-case method is not GET", "get", "", "/items", "catch-all", ""},
+		{"HEAD and OPTIONS", "OPTIONS", "", "/opts", "opts", ""},
+		{"HEAD", "HEAD", "", "/opts", "opts", ""},
+		{"GET not in HEAD OPTIONS", "GET", "", "/opts", "catch-all", ""},
+	})
+}
+
+func TestMatchHost(t *testing.T) {
+	s := mustLoad(t, "testdata/valid/routing.yaml")
+	runMatch(t, s, []matchCase{
+		{"host route", "GET", "api.example.com", "/hosted", "hosted-api", ""},
+		{"host case-insensitive", "GET", "API.Example.COM", "/hosted", "hosted-api", ""},
+		{"host port ignored", "GET", "api.example.com:443", "/hosted", "hosted-api", ""},
+		{"host trailing dot", "GET", "api.example.com.", "/hosted", "hosted-api", ""},
+		{"host trailing dot and port", "GET", "api.example.com.:443", "/hosted", "hosted-api", ""},
+		{"host with port wins for its port", "GET", "api.example.com:8443", "/hosted", "hosted-api-8443", ""},
+		{"host with port, case", "GET", "API.example.com:8443", "/hosted", "hosted-api-8443", ""},
+		{"hostless for other host", "GET", "other.example.com", "/hosted", "hosted-any", ""},
+		{"hostless for no host", "GET", "", "/hosted", "hosted-any", ""},
+		{"suffix is not the host", "GET", "evilapi.example.com", "/hosted", "hosted-any", ""},
+		{"host-only route", "GET", "admin.example.com", "/only-admin", "only-admin", ""},
+		{"host-only route other host", "GET", "api.example.com", "/only-admin", "catch-all", ""},
+		{"port-only route needs port", "GET", "admin.example.com", "/only-port", "catch-all", ""},
+		{"port-only route", "GET", "admin.example.com:9000", "/only-port", "only-port", ""},
+		{"ipv6 host", "GET", "[::1]:8080", "/v6", "v6", ""},
+		{"ipv6 other port", "GET", "[::1]:8081", "/v6", "catch-all", ""},
+		// A host-specific route beats a hostless one only when the paths
+		// tie: the hostless literal is more specific than the hosted param.
+		{"specific path beats host", "GET", "api.example.com", "/spec/literal", "spec-literal-any-host", ""},
+		{"host on tie", "GET", "api.example.com", "/spec/other", "spec-param-api", ""},
+		{"no host falls further", "GET", "other.example.com", "/spec/other", "catch-all", ""},
+	})
+}
+
+func TestMatchCanonicalisation(t *testing.T) {
+	s := mustLoad(t, "testdata/valid/routing.yaml")
+	runMatch(t, s, []matchCase{
+		{"query ignored", "GET", "", "/pets?x=1", "pets-list", ""},
+		{"query with slashes ignored", "GET", "", "/pets?next=/admin", "pets-list", ""},
+		{"query with escapes ignored", "GET", "", "/pets?x=%zz%2f", "pets-list", ""},
+		{"fragment ignored", "GET", "", "/pets#x", "pets-list", ""},
+		{"empty query", "GET", "", "/pets?", "pets-list", ""},
+		{"trailing slash", "GET", "", "/pets/", "pets-list", ""},
+		{"double slash", "GET", "", "//pets", "pets-list", ""},
+		{"dot segment", "GET", "", "/./pets/.", "pets-list", ""},
+		{"dot-dot", "GET", "", "/admin/../pets", "pets-list", ""},
+		{"dot-dot above root", "GET", "", "/../../pets", "pets-list", ""},
+		{"root alone", "GET", "", "/?x", "root", ""},
+		{"only slashes", "GET", "", "///", "root", ""},
+
+		// Bypass attempts land on the protected route.
+		{"encoded letter", "GET", "", "/%61dmin", "admin", ""},
+		{"encoded upper hex", "GET", "", "/%41%44MIN", "catch-all", ""}, // ADMIN: case-sensitive, not admin
+		{"dot-dot into admin", "GET", "", "/pets/../admin", "admin", ""},
+		{"dot-dot into admin deep", "GET", "", "/pets/x/../../admin/users", "admin-any", ""},
+		{"slashes into admin", "GET", "", "//admin//users/", "admin-any", ""},
+		{"case is significant", "GET", "", "/Admin", "catch-all", ""},
+		{"decoded param", "GET", "", "/files/my%20doc", "file", ""},
+		{"decoded plus stays", "GET", "", "/files/a+b", "file", ""},
+		{"percent literal", "GET", "", "/files/100%25", "file", ""},
+		{"path parameter", "GET", "", "/admin;x=1/users", "admin-any", ""},
+		{"path parameter on last segment", "GET", "", "/admin;jsessionid=abc", "admin", ""},
+		{"dot-dot with parameter", "GET", "", "/pets/..;/admin", "admin", ""},
+		{"parameter-only segment", "GET", "", "/;x/admin", "admin", ""},
+		{"encoded semicolon is data", "GET", "", "/files/a%3Bb", "file", ""},
+
+		// Refused: the upstream might see another path.
+		{"encoded slash", "GET", "", "/pets%2F..%2Fadmin", "", reason.PathInvalid},
+		{"encoded slash lower", "GET", "", "/admin%2fusers", "", reason.PathInvalid},
+		{"encoded backslash", "GET", "", "/pets/..%5Cadmin", "", reason.PathInvalid},
+		{"raw backslash", "GET", "", `/pets\..\admin`, "", reason.PathInvalid},
+		{"encoded NUL", "GET", "", "/admin%00.json", "", reason.PathInvalid},
+		{"encoded newline", "GET", "", "/admin%0a", "", reason.PathInvalid},
+		{"encoded DEL", "GET", "", "/admin%7f", "", reason.PathInvalid},
+		{"raw space", "GET", "", "/ad min", "", reason.PathInvalid},
+		{"raw tab", "GET", "", "/admin\t", "", reason.PathInvalid},
+		{"invalid escape", "GET", "", "/pets/%zz", "", reason.PathInvalid},
+		{"truncated escape", "GET", "", "/pets/%2", "", reason.PathInvalid},
+		{"lone percent", "GET", "", "/pets/%", "", reason.PathInvalid},
+		{"encoded dot-dot", "GET", "", "/pets/%2e%2e/admin", "", reason.PathInvalid},
+		{"half-encoded dot-dot", "GET", "", "/pets/.%2E/admin", "", reason.PathInvalid},
+		{"encoded dot", "GET", "", "/%2e/admin", "", reason.PathInvalid},
+		{"double encoding", "GET", "", "/%2561dmin", "", reason.PathInvalid},
+		{"invalid escape in popped segment", "GET", "", "/%zz/../pets", "", reason.PathInvalid},
+		{"no leading slash", "GET", "", "pets", "", reason.PathInvalid},
+		{"empty", "GET", "", "", "", reason.PathInvalid},
+		{"asterisk form", "OPTIONS", "", "*", "", reason.PathInvalid},
+		{"absolute form", "GET", "", "http://x/pets", "", reason.PathInvalid},
+		{"query only", "GET", "", "?x=/pets", "", reason.PathInvalid},
+	})
+}
+
+func TestMatchNotFound(t *testing.T) {
+	s := mustLoad(t, "testdata/valid/contract.yaml")
+	runMatch(t, s, []matchCase{
+		{"exact", "GET", "", "/pets", "list-pets", ""},
+		{"method filtered out to greedy", "POST", "", "/pets/1", "everything-else-under-pets", ""},
+		{"host route", "GET", "api.example.com", "/pets/1", "pet", ""},
+		{"host route other method", "POST", "api.example.com", "/pets/1", "everything-else-under-pets", ""},
+		{"no host: greedy", "GET", "", "/pets/1", "everything-else-under-pets", ""},
+		{"greedy needs one segment", "POST", "", "/pets", "", notFound},
+		{"nothing", "GET", "", "/cats", "", notFound},
+		{"root", "GET", "", "/", "", notFound},
+		{"health", "GET", "", "/health?probe=1", "health", ""},
+	})
+}
+
+// TestMatchCanonicalEquivalence: a path and its canonical spelling match
+// the same route.
+func TestMatchCanonicalEquivalence(t *testing.T) {
+	s := mustLoad(t, "testdata/valid/routing.yaml")
+	pairs := [][2]string{
+		{"/a/./b/../b/c", "/a/b/c"},
+		{"/%70ets/%6Dine", "/pets/mine"},
+		{"/pets//7///toys", "/pets/7/toys"},
+		{"/x/../../../items/1", "/items/1"},
+	}
+	for _, p := range pairs {
+		r1, c1 := s.Match("GET", "", p[0])
+		r2, c2 := s.Match("GET", "", p[1])
+		if r1 != r2 || c1 != c2 || r1 == nil {
+			t.Errorf("%s -> %v %q; %s -> %v %q", p[0], r1, c1, p[1], r2, c2)
+		}
+	}
+}
+
+func TestMatchConcurrent(t *testing.T) {
+	s := mustLoad(t, "testdata/valid/routing.yaml")
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 200 {
+				if r, _ := s.Match("GET", "api.example.com", "/pets/7"); r == nil || r.Name != "pet" {
+					t.Error("concurrent Match returned the wrong route")
+					return
+				}
+				_ = s.ClaimHeaderNames()
+				_ = s.Routes()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestCanonicalPath(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+		ok   bool
+	}{
+		{"/", nil, true},
+		{"/a/b", []string{"a", "b"}, true},
+		{"/a/./b/..", []string{"a"}, true},
+		{"/a%20b/c%3Fd", []string{"a b", "c?d"}, true},
+		{"/%E2%82%AC", []string{"€"}, true},
+		{"/a;b=c", []string{"a"}, true},
+		{"/a%2fb", nil, false},
+		{"/a%5cb", nil, false},
+		{"/a%2561", nil, false},
+		{"/%", nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, ok := canonicalPath(tt.in, nil)
+			if ok != tt.ok || !slices.Equal(got, tt.want) {
+				t.Errorf("canonicalPath(%q) = %q, %v; want %q, %v", tt.in, got, ok, tt.want, tt.ok)
+			}
+		})
+	}
+}
+
+func TestSplitAuthority(t *testing.T) {
+	tests := []struct{ in, name, port string }{
+		{"api.example.com", "api.example.com", ""},
+		{"api.example.com:443", "api.example.com", "443"},
+		{"api.example.com.", "api.example.com", ""},
+		{"[::1]:8080", "[::1]", "8080"},
+		{"[::1]", "[::1]", ""},
+		{"::1", "::1", ""},
+		{"", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			h := splitAuthority(tt.in)
+			if h.name != tt.name || h.port != tt.port {
+				t.Errorf("splitAuthority(%q) = %q %q, want %q %q", tt.in, h.name, h.port, tt.name, tt.port)
+			}
+		})
+	}
+}
+
+func TestMethodSetString(t *testing.T) {
+	if got := (methodGet | methodDelete).String(); got != "GET,DELETE" {
+		t.Errorf("String = %q", got)
+	}
+	if got := methodAny.String(); got != "ANY" {
+		t.Errorf("String = %q", got)
+	}
+	if !strings.Contains(IdentitySource{SourceHeader, "authorization"}.String(), "header:authorization") {
+		t.Error("IdentitySource.String")
+	}
+}
