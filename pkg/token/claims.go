@@ -1,0 +1,222 @@
+package token
+
+import (
+	"bytes"
+	"encoding/json"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Claims are the verified claims of one token. They are never modified after
+// Verify returns, so one *Claims may be cached and read by many goroutines;
+// every accessor that returns a slice or map returns a copy.
+type Claims struct {
+	all      map[string]any
+	tokenUse string
+	subject  string
+	username string
+	clientID string
+	issuer   string
+	pool     string
+	scopes   []string
+	groups   []string
+	expiry   time.Time
+}
+
+// newClaims builds Claims from a payload that passed every check in Verify,
+// so the type assertions below cannot fail for present claims.
+func newClaims(all map[string]any, use, clientID, pool string, expiry time.Time, groups []string) *Claims {
+	c := &Claims{
+		all:      all,
+		tokenUse: use,
+		clientID: clientID,
+		pool:     pool,
+		groups:   groups,
+		expiry:   expiry,
+	}
+	c.subject, _ = all["sub"].(string)
+	c.issuer, _ = all["iss"].(string)
+	if use == "id" {
+		c.username, _ = all["cognito:username"].(string)
+	} else {
+		c.username, _ = all["username"].(string)
+	}
+	if scope, ok := all["scope"].(string); ok {
+		// RFC 6749 section 3.3: scope tokens are delimited by spaces (0x20)
+		// only.
+		c.scopes = strings.FieldsFunc(scope, func(r rune) bool { return r == ' ' })
+	}
+	return c
+}
+
+// TokenUse returns "id" or "access".
+func (c *Claims) TokenUse() string { return c.tokenUse }
+
+// Subject returns the sub claim, "" when absent.
+func (c *Claims) Subject() string { return c.subject }
+
+// Username returns cognito:username for an ID token and username for an
+// access token, "" when absent.
+func (c *Claims) Username() string { return c.username }
+
+// ClientID returns the app client: aud for an ID token, client_id for an
+// access token; "" when that claim is absent or not a string.
+func (c *Claims) ClientID() string { return c.clientID }
+
+// Issuer returns the iss claim, which equals one of the issuing pool's
+// configured issuers.
+func (c *Claims) Issuer() string { return c.issuer }
+
+// Pool returns the configured Pool.ID whose key verified the token.
+func (c *Claims) Pool() string { return c.pool }
+
+// Scopes returns the scope claim split on spaces, nil when absent.
+func (c *Claims) Scopes() []string { return slices.Clone(c.scopes) }
+
+// Groups returns the cognito:groups claim, nil when absent.
+func (c *Claims) Groups() []string { return slices.Clone(c.groups) }
+
+// HasAnyScope reports whether the token grants at least one of want. It
+// does not copy, for the per-request route check.
+func (c *Claims) HasAnyScope(want []string) bool { return anyOf(want, c.scopes) }
+
+// InAnyGroup reports whether cognito:groups holds at least one of want.
+func (c *Claims) InAnyGroup(want []string) bool { return anyOf(want, c.groups) }
+
+func anyOf(want, have []string) bool {
+	for _, w := range want {
+		if slices.Contains(have, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Expiry returns the exp claim as a time.
+func (c *Claims) Expiry() time.Time { return c.expiry }
+
+// Value returns the named claim as decoded: string, json.Number, bool, nil,
+// []any or map[string]any (composite values are copies). ok is false when
+// the claim is absent; a JSON null is (nil, true).
+func (c *Claims) Value(name string) (any, bool) {
+	v, ok := c.all[name]
+	if !ok {
+		return nil, false
+	}
+	return deepCopy(v), true
+}
+
+// Map returns a deep copy of every claim, for explain output.
+func (c *Claims) Map() map[string]any {
+	m := make(map[string]any, len(c.all))
+	for k, v := range c.all {
+		m[k] = deepCopy(v)
+	}
+	return m
+}
+
+// Format renders the named claim as an HTTP header value, as API Gateway
+// REST passes claims: a string as it is; a number in decimal (an integer
+// literal as written, any other number in plain decimal without an
+// exponent); a boolean as true or false; an array as its elements joined
+// with ',' (a string, number or boolean element by the same rules, an
+// object, array or null element as compact JSON); an object as compact JSON
+// with sorted member names. ok is false when the claim is absent or null,
+// and also when the result cannot be carried in a header field (a control
+// character other than tab, such as CR, LF or NUL in a user-editable
+// attribute), so that a claim never splits or corrupts a header.
+func (c *Claims) Format(name string) (string, bool) {
+	v, ok := c.all[name]
+	if !ok || v == nil {
+		return "", false
+	}
+	var s string
+	switch v := v.(type) {
+	case []any:
+		parts := make([]string, len(v))
+		for i, e := range v {
+			switch e.(type) {
+			case string, json.Number, bool:
+				parts[i], ok = formatScalar(e)
+			default:
+				parts[i], ok = compactJSON(e)
+			}
+			if !ok {
+				return "", false
+			}
+		}
+		s = strings.Join(parts, ",")
+	case map[string]any:
+		s, ok = compactJSON(v)
+	default:
+		s, ok = formatScalar(v)
+	}
+	if !ok || !validFieldValue(s) {
+		return "", false
+	}
+	return s, true
+}
+
+func formatScalar(v any) (string, bool) {
+	switch v := v.(type) {
+	case string:
+		return v, true
+	case bool:
+		return strconv.FormatBool(v), true
+	case json.Number:
+		if isIntegerLiteral(string(v)) {
+			return string(v), true
+		}
+		f, err := strconv.ParseFloat(string(v), 64)
+		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+			return "", false
+		}
+		return strconv.FormatFloat(f, 'f', -1, 64), true
+	}
+	return "", false
+}
+
+// compactJSON encodes v without HTML escaping and without a trailing newline.
+func compactJSON(v any) (string, bool) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "", false
+	}
+	return strings.TrimSuffix(b.String(), "\n"), true
+}
+
+// validFieldValue reports whether s may be sent as an HTTP field value
+// (RFC 9110 section 5.5): no control characters except horizontal tab.
+func validFieldValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func deepCopy(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		m := maps.Clone(v)
+		for k, e := range m {
+			m[k] = deepCopy(e)
+		}
+		return m
+	case []any:
+		a := slices.Clone(v)
+		for i, e := range a {
+			a[i] = deepCopy(e)
+		}
+		return a
+	default:
+		return v
+	}
+}
