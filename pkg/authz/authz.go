@@ -1,0 +1,331 @@
+// Package authz makes the authorization decision: given the current policy
+// snapshot and one request, it finds the route, extracts and verifies the
+// token (through the verified-token cache), checks the route's requirements,
+// and says what the upstream request should look like. It knows nothing of
+// Envoy or protobuf: the edge translates to and from it.
+package authz
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/cache"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/token"
+)
+
+// Headers gives read access to the request's headers. Names are asked for
+// in lower case.
+type Headers interface {
+	// Get returns the value of the header and how many times the request
+	// carried it (0 when absent). When count > 1 the value is the first.
+	Get(name string) (value string, count int)
+	// All returns every value of the header in order.
+	All(name string) []string
+}
+
+// Request is what the decision needs to know about one HTTP request.
+type Request struct {
+	Method string // upper-case
+	Host   string // :authority, possibly with a port
+	Path   string // raw request target, query included, not decoded
+	// RouteName is the policy route Envoy selected through the
+	// context_extensions key "route"; empty when Envoy selected none.
+	RouteName string
+	Headers   Headers
+}
+
+// Header is one header to set on the upstream request.
+type Header struct {
+	Name  string // lower-case
+	Value string
+}
+
+// Decision is the outcome of one check.
+type Decision struct {
+	Allowed bool
+	Reason  reason.Code
+	// Detail explains a denial for logs; it never holds token material.
+	Detail string
+	// Route is the matched route, nil when none matched.
+	Route *policy.Route
+	// Claims is set when a token was verified, even when the route's
+	// requirements then failed.
+	Claims *token.Claims
+	// CacheHit reports whether Claims came from the verified-token cache.
+	CacheHit bool
+
+	// On allow: headers to set (overwriting), header names to remove,
+	// query parameters to remove.
+	SetHeaders    []Header
+	RemoveHeaders []string
+	RemoveQuery   []string
+}
+
+// RouteName returns the matched route's name, or "" when none matched.
+func (d *Decision) RouteName() string {
+	if d.Route == nil {
+		return ""
+	}
+	return d.Route.Name
+}
+
+// Options configures an Authorizer.
+type Options struct {
+	// CacheSize bounds the verified-token cache in entries; 0 disables it.
+	CacheSize int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// DefaultCacheSize is the default bound of the verified-token cache.
+const DefaultCacheSize = 100_000
+
+// Authorizer decides requests. It is safe for concurrent use; the policy
+// snapshot is passed in per call so that each request sees exactly one.
+type Authorizer struct {
+	verifier *token.Verifier
+	cache    *cache.Cache[*token.Claims]
+	now      func() time.Time
+}
+
+// New returns an Authorizer that verifies tokens with keys.
+func New(keys token.Keys, opts Options) *Authorizer {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Authorizer{
+		verifier: token.NewVerifier(keys, now),
+		cache:    cache.New[*token.Claims](opts.CacheSize),
+		now:      now,
+	}
+}
+
+// CacheLen reports how many verified tokens are cached.
+func (a *Authorizer) CacheLen() int { return a.cache.Len() }
+
+// Decide returns the decision for req under snap. It never returns an
+// allow by default: every path to Allowed=true is explicit.
+func (a *Authorizer) Decide(ctx context.Context, snap *policy.Snapshot, req *Request) *Decision {
+	if snap == nil {
+		return deny(reason.Internal, "no policy loaded")
+	}
+	route, d := a.route(snap, req)
+	if d != nil {
+		return d
+	}
+	if route.NoAuth {
+		return allowWithoutToken(snap, route, reason.NoAuth)
+	}
+	az := route.Authorizer
+	if az == nil {
+		// Compile guarantees an authorizer on every non-NONE route; a nil
+		// here is a bug, and a bug must not open the door.
+		return &Decision{Reason: reason.Internal, Detail: "route has no authorizer", Route: route}
+	}
+
+	raw, code := extract(az.Source, req)
+	if code != "" {
+		return &Decision{Reason: code, Route: route, Detail: "identity source " + az.Source.String()}
+	}
+
+	claims, hit, err := a.verify(ctx, az, raw)
+	if err != nil {
+		var re *reason.Error
+		if !errors.As(err, &re) {
+			re = reason.Wrap(reason.Internal, "verify", err)
+		}
+		return &Decision{Reason: re.Code, Detail: re.Error(), Route: route}
+	}
+	d = &Decision{Route: route, Claims: claims, CacheHit: hit}
+	if code, detail := requirements(route, claims); code != "" {
+		d.Reason, d.Detail = code, detail
+		return d
+	}
+	// A decision reached after the caller gave up is not trusted to be
+	// acted upon; Envoy has already failed the request anyway.
+	if err := ctx.Err(); err != nil {
+		return &Decision{Reason: ctxReason(err), Detail: "check deadline", Route: route}
+	}
+	d.Allowed, d.Reason = true, reason.Allowed
+	a.mutations(snap, route, claims, req, d)
+	return d
+}
+
+func deny(code reason.Code, detail string) *Decision {
+	return &Decision{Reason: code, Detail: detail}
+}
+
+func ctxReason(err error) reason.Code {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return reason.DeadlineExceeded
+	}
+	return reason.Canceled
+}
+
+// route finds the route for req, or returns the denial (or default allow)
+// when there is none.
+func (a *Authorizer) route(snap *policy.Snapshot, req *Request) (*policy.Route, *Decision) {
+	if req.RouteName != "" {
+		r, ok := snap.RouteByName(req.RouteName)
+		if !ok {
+			// Envoy names a route the policy lacks: a configuration error
+			// between the two, and the safe answer is no.
+			return nil, deny(reason.RouteNotFound, "context_extensions route not in policy")
+		}
+		return r, nil
+	}
+	r, code := snap.Match(req.Method, req.Host, req.Path)
+	if r != nil {
+		return r, nil
+	}
+	if code == reason.RouteNotFound && snap.DefaultAllow() {
+		return nil, allowWithoutToken(snap, nil, reason.DefaultAllow)
+	}
+	if code == "" {
+		code = reason.RouteNotFound
+	}
+	return nil, deny(code, "no route matched")
+}
+
+// allowWithoutToken allows a request that carries no verified identity: it
+// still strips every claim header name of the policy, so a client cannot
+// forge one on any route.
+func allowWithoutToken(snap *policy.Snapshot, route *policy.Route, code reason.Code) *Decision {
+	return &Decision{
+		Allowed:       true,
+		Reason:        code,
+		Route:         route,
+		RemoveHeaders: snap.ClaimHeaderNames(),
+	}
+}
+
+// verify returns the claims of raw for the authorizer, from the cache when
+// it holds them.
+func (a *Authorizer) verify(ctx context.Context, az *policy.Authorizer, raw string) (*token.Claims, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, false, reason.Wrap(ctxReason(err), "before verification", err)
+	}
+	useCache := a.cache != nil && az.ResultTTL > 0
+	var k cache.Key
+	if useCache {
+		k = cacheKey(az, raw)
+		if c, ok := a.cache.Get(k, a.now()); ok {
+			return c, true, nil
+		}
+	}
+	c, err := a.verifier.Verify(ctx, az.Token, raw)
+	if err != nil {
+		return nil, false, err
+	}
+	if useCache {
+		now := a.now()
+		expires := now.Add(az.ResultTTL)
+		// Never past exp: a cached answer must not outlive the token.
+		if exp := c.Expiry(); exp.Before(expires) {
+			expires = exp
+		}
+		a.cache.Put(k, c, expires, now)
+	}
+	return c, false, nil
+}
+
+// cacheKey hashes the authorizer's fingerprint with the token, so entries of
+// one authorizer are never served to another with different pools, clients
+// or skew, and the token itself is not kept as a key.
+func cacheKey(az *policy.Authorizer, raw string) cache.Key {
+	h := sha256.New()
+	h.Write(az.Fingerprint[:])
+	h.Write([]byte(raw))
+	var k cache.Key
+	h.Sum(k[:0])
+	return k
+}
+
+// requirements checks what the route asks of a verified token. They are
+// checked on every request, cached token or not.
+func requirements(route *policy.Route, c *token.Claims) (reason.Code, string) {
+	if want := route.Mode.TokenUse(); c.TokenUse() != want {
+		return reason.TokenUseMismatch, "route " + route.Mode.String() + " needs token_use " + want
+	}
+	if len(route.Scopes) > 0 && !c.HasAnyScope(route.Scopes) {
+		return reason.ScopeMissing, "none of the route's scopes granted"
+	}
+	if len(route.Groups) > 0 && !c.InAnyGroup(route.Groups) {
+		return reason.GroupMissing, "none of the route's groups held"
+	}
+	for _, req := range route.Claims {
+		if v, ok := c.Format(req.Claim); !ok || v != req.Value {
+			return reason.ClaimMismatch, "claim " + req.Claim + " does not have the required value"
+		}
+	}
+	return "", ""
+}
+
+// mutations fills in the header changes of an allowed request.
+func (a *Authorizer) mutations(snap *policy.Snapshot, route *policy.Route, c *token.Claims, req *Request, d *Decision) {
+	set := make([]Header, 0, len(route.ClaimHeaders))
+	for _, ch := range route.ClaimHeaders {
+		v, ok := c.Format(ch.Claim)
+		if !ok || !validHeaderValue(v) {
+			// Absent claim, or a value that cannot travel in a header:
+			// the header is removed below rather than passed as the
+			// client sent it.
+			continue
+		}
+		set = append(set, Header{Name: ch.Header, Value: v})
+	}
+	d.SetHeaders = set
+
+	names := snap.ClaimHeaderNames()
+	remove := make([]string, 0, len(names)+1)
+	for _, n := range names {
+		if !isSet(set, n) {
+			remove = append(remove, n)
+		}
+	}
+	az := route.Authorizer
+	if az.StripToken {
+		switch az.Source.Kind {
+		case policy.SourceHeader:
+			remove = append(remove, az.Source.Name)
+		case policy.SourceQuery:
+			d.RemoveQuery = []string{az.Source.Name}
+		case policy.SourceCookie:
+			if v, ok := cookieHeaderWithout(req.Headers.All("cookie"), az.Source.Name); ok {
+				d.SetHeaders = append(d.SetHeaders, Header{Name: "cookie", Value: v})
+			} else {
+				remove = append(remove, "cookie")
+			}
+		}
+	}
+	d.RemoveHeaders = remove
+}
+
+func isSet(set []Header, name string) bool {
+	for _, h := range set {
+		if h.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// validHeaderValue reports whether v may be sent as an HTTP field value
+// (RFC 9110 section 5.5): visible ASCII, obs-text, space and tab, with no
+// leading or trailing whitespace. Control characters would either be
+// rejected by Envoy (validate_mutations) or split the header.
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return strings.TrimSpace(v) == v
+}

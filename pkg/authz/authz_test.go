@@ -1,0 +1,445 @@
+package authz_test
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/authz"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/issuer"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
+)
+
+// headers is a hand-written authz.Headers: each name maps to its values.
+type headers map[string][]string
+
+func (h headers) Get(name string) (string, int) {
+	v := h[name]
+	if len(v) == 0 {
+		return "", 0
+	}
+	return v[0], len(v)
+}
+
+func (h headers) All(name string) []string { return h[name] }
+
+type fixture struct {
+	env  *testenv.Env
+	snap *policy.Snapshot
+	az   *authz.Authorizer
+	keys *jwks.Cache
+}
+
+func newFixture(t *testing.T, doc string, opts authz.Options) *fixture {
+	t.Helper()
+	env := testenv.New(t)
+	snap := env.Policy(t, doc)
+	keys := testenv.Keys(t, snap, jwks.Options{})
+	return &fixture{env: env, snap: snap, az: authz.New(keys, opts), keys: keys}
+}
+
+func (f *fixture) decide(t *testing.T, method, path string, h headers) *authz.Decision {
+	t.Helper()
+	if h == nil {
+		h = headers{}
+	}
+	return f.az.Decide(context.Background(), f.snap, &authz.Request{Method: method, Path: path, Headers: h})
+}
+
+func bearer(tok string) headers { return headers{"authorization": {"Bearer " + tok}} }
+
+func TestIdentitySourceExtraction(t *testing.T) {
+	f := newFixture(t, testenv.Policy, authz.Options{CacheSize: 100})
+	id := f.env.ID(t, issuer.TokenOptions{})
+	access := f.env.Access(t, issuer.TokenOptions{})
+	tests := []struct {
+		name string
+		path string
+		h    headers
+		want reason.Code
+	}{
+		{"bearer", "/pets", headers{"authorization": {"Bearer " + id}}, reason.Allowed},
+		{"bearer lower case", "/pets", headers{"authorization": {"bearer " + id}}, reason.Allowed},
+		{"bearer upper case", "/pets", headers{"authorization": {"BEARER " + id}}, reason.Allowed},
+		{"bearer many spaces", "/pets", headers{"authorization": {"Bearer    " + id}}, reason.Allowed},
+		{"bare token", "/pets", headers{"authorization": {id}}, reason.Allowed},
+		{"surrounding whitespace trimmed", "/pets", headers{"authorization": {" Bearer " + id + " "}}, reason.Allowed},
+		{"no header", "/pets", headers{}, reason.TokenMissing},
+		{"empty header", "/pets", headers{"authorization": {""}}, reason.TokenMissing},
+		{"scheme alone", "/pets", headers{"authorization": {"Bearer"}}, reason.TokenMissing},
+		{"scheme and spaces", "/pets", headers{"authorization": {"Bearer   "}}, reason.TokenMissing},
+		{"two headers", "/pets", headers{"authorization": {"Bearer " + id, "Bearer " + id}}, reason.TokenAmbiguous},
+		{"comma joined", "/pets", headers{"authorization": {"Bearer " + id + ",Bearer " + id}}, reason.TokenAmbiguous},
+		{"tab after scheme", "/pets", headers{"authorization": {"Bearer\t" + id}}, reason.TokenMalformed},
+		{"no space after scheme", "/pets", headers{"authorization": {"Bearer" + id}}, reason.TokenMalformed},
+		{"basic scheme", "/pets", headers{"authorization": {"Basic " + id}}, reason.TokenMalformed},
+		{"trailing garbage", "/pets", headers{"authorization": {"Bearer " + id + " x"}}, reason.TokenMalformed},
+
+		{"custom header", "/x", headers{"x-token": {id}}, reason.Allowed},
+		{"custom header ignores authorization", "/x", bearer(id), reason.TokenMissing},
+
+		{"query", "/q?access_token=" + access, nil, reason.Allowed},
+		{"query among others", "/q?a=1&access_token=" + access + "&b=2", nil, reason.Allowed},
+		{"query escaped name", "/q?access%5Ftoken=" + access, nil, reason.Allowed},
+		{"query missing", "/q?a=1", nil, reason.TokenMissing},
+		{"query no query", "/q", nil, reason.TokenMissing},
+		{"query empty", "/q?access_token=", nil, reason.TokenMissing},
+		{"query twice", "/q?access_token=" + access + "&access_token=" + access, nil, reason.TokenAmbiguous},
+		{"query bad escape", "/q?access_token=%zz", nil, reason.TokenMalformed},
+		{"query in fragment ignored", "/q#access_token=" + access, nil, reason.TokenMissing},
+		{"query ignores header", "/q", bearer(access), reason.TokenMissing},
+
+		{"cookie", "/c", headers{"cookie": {"a=1; id_token=" + id + "; b=2"}}, reason.Allowed},
+		{"cookie quoted", "/c", headers{"cookie": {`id_token="` + id + `"`}}, reason.Allowed},
+		{"cookie split headers", "/c", headers{"cookie": {"a=1", "id_token=" + id}}, reason.Allowed},
+		{"cookie missing", "/c", headers{"cookie": {"a=1"}}, reason.TokenMissing},
+		{"cookie twice", "/c", headers{"cookie": {"id_token=" + id + "; id_token=" + id}}, reason.TokenAmbiguous},
+		{"cookie twice across headers", "/c", headers{"cookie": {"id_token=" + id, "id_token=x"}}, reason.TokenAmbiguous},
+		{"cookie name prefix is another cookie", "/c", headers{"cookie": {"xid_token=" + id}}, reason.TokenMissing},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := f.decide(t, "GET", tt.path, tt.h)
+			if d.Reason != tt.want {
+				t.Fatalf("reason = %s (%s), want %s", d.Reason, d.Detail, tt.want)
+			}
+			if d.Allowed != (tt.want == reason.Allowed) {
+				t.Fatalf("Allowed = %v for reason %s", d.Allowed, d.Reason)
+			}
+		})
+	}
+}
+
+func TestRouteRequirements(t *testing.T) {
+	f := newFixture(t, testenv.Policy, authz.Options{CacheSize: 100})
+	e := f.env
+	id := e.ID(t, issuer.TokenOptions{})
+	admin := e.ID(t, issuer.TokenOptions{Groups: []string{"users", "owners"}})
+	acme := e.ID(t, issuer.TokenOptions{Claims: map[string]any{"custom:tenant": "acme"}})
+	other := e.ID(t, issuer.TokenOptions{Claims: map[string]any{"custom:tenant": "acme-evil"}})
+	read := e.Access(t, issuer.TokenOptions{Scopes: []string{"openid", "pets/read"}})
+	adminScope := e.Access(t, issuer.TokenOptions{Scopes: []string{"pets/admin"}})
+	noScope := e.Access(t, issuer.TokenOptions{})
+	wrongScope := e.Access(t, issuer.TokenOptions{Scopes: []string{"pets/readx", "pets"}})
+	otherClient := e.ID(t, issuer.TokenOptions{ClientID: "client-b"})
+	otherClientAccess := e.Access(t, issuer.TokenOptions{ClientID: "client-b", Scopes: []string{"pets/read"}})
+	expired := e.ID(t, issuer.TokenOptions{TTL: -time.Minute})
+	tests := []struct {
+		name, method, path, tok string
+		want                    reason.Code
+	}{
+		{"identity route, id token", "GET", "/pets", id, reason.Allowed},
+		{"identity route, access token", "GET", "/pets", read, reason.TokenUseMismatch},
+		{"access route, id token", "GET", "/pets/7", id, reason.TokenUseMismatch},
+		{"access route, first scope", "GET", "/pets/7", read, reason.Allowed},
+		{"access route, second scope", "DELETE", "/pets/7", adminScope, reason.Allowed},
+		{"access route, no scope claim", "GET", "/pets/7", noScope, reason.ScopeMissing},
+		{"access route, near-miss scopes", "GET", "/pets/7", wrongScope, reason.ScopeMissing},
+		{"access route without scopes takes any access token", "GET", "/any-access", noScope, reason.Allowed},
+		{"access route without scopes refuses id tokens", "GET", "/any-access", id, reason.TokenUseMismatch},
+		{"group route, member of one", "GET", "/admin/x", admin, reason.Allowed},
+		{"group route, not a member", "GET", "/admin/x", id, reason.GroupMissing},
+		{"claim route, exact value", "GET", "/tenant", acme, reason.Allowed},
+		{"claim route, other value", "GET", "/tenant", other, reason.ClaimMismatch},
+		{"claim route, absent claim", "GET", "/tenant", id, reason.ClaimMismatch},
+		{"foreign client, id token", "GET", "/pets", otherClient, reason.ClientNotAllowed},
+		{"foreign client, access token", "GET", "/pets/7", otherClientAccess, reason.ClientNotAllowed},
+		{"expired", "GET", "/pets", expired, reason.TokenExpired},
+		{"method not on route", "POST", "/pets", id, reason.RouteNotFound},
+		{"no route", "GET", "/nowhere", id, reason.RouteNotFound},
+		{"invalid path", "GET", "/pets%2f7", id, reason.PathInvalid},
+		{"none route needs no token", "GET", "/health", "", reason.NoAuth},
+		{"none route ignores a bad token", "GET", "/health", "garbage", reason.NoAuth},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := headers{}
+			if tt.tok != "" {
+				h = bearer(tt.tok)
+			}
+			d := f.decide(t, tt.method, tt.path, h)
+			if d.Reason != tt.want {
+				t.Fatalf("reason = %s (%s), want %s", d.Reason, d.Detail, tt.want)
+			}
+			wantAllow := tt.want == reason.Allowed || tt.want == reason.NoAuth
+			if d.Allowed != wantAllow {
+				t.Fatalf("Allowed = %v", d.Allowed)
+			}
+		})
+	}
+}
+
+func TestContextRoute(t *testing.T) {
+	f := newFixture(t, testenv.Policy, authz.Options{})
+	id := f.env.ID(t, issuer.TokenOptions{})
+	ctx := context.Background()
+	d := f.az.Decide(ctx, f.snap, &authz.Request{Method: "POST", Path: "/anything/else", RouteName: "list-pets", Headers: bearer(id)})
+	if !d.Allowed || d.RouteName() != "list-pets" {
+		t.Fatalf("named route: %+v", d)
+	}
+	d = f.az.Decide(ctx, f.snap, &authz.Request{Method: "GET", Path: "/pets", RouteName: "no-such-route", Headers: bearer(id)})
+	if d.Allowed || d.Reason != reason.RouteNotFound {
+		t.Fatalf("unknown named route must deny route_not_found even when the path matches: %+v", d)
+	}
+	d = f.az.Decide(ctx, f.snap, &authz.Request{Method: "GET", Path: "/pets", RouteName: "pet", Headers: bearer(id)})
+	if d.Allowed || d.Reason != reason.TokenUseMismatch {
+		t.Fatalf("named route's requirements apply: %+v", d)
+	}
+}
+
+func TestDefaultActionAllow(t *testing.T) {
+	doc := strings.Replace(testenv.Policy, "defaultAction: deny", "defaultAction: allow", 1)
+	f := newFixture(t, doc, authz.Options{})
+	d := f.decide(t, "GET", "/unmatched", headers{"x-user-sub": {"forged"}})
+	if !d.Allowed || d.Reason != reason.DefaultAllow {
+		t.Fatalf("default allow: %+v", d)
+	}
+	if !slices.Contains(d.RemoveHeaders, "x-user-sub") || !slices.Contains(d.RemoveHeaders, "x-client-id") {
+		t.Fatalf("default allow must remove every claim header: %v", d.RemoveHeaders)
+	}
+	// An invalid path is never default-allowed.
+	if d := f.decide(t, "GET", "/a%2fb", nil); d.Allowed || d.Reason != reason.PathInvalid {
+		t.Fatalf("invalid path: %+v", d)
+	}
+}
+
+func TestMutations(t *testing.T) {
+	f := newFixture(t, testenv.Policy, authz.Options{})
+	e := f.env
+	id := e.ID(t, issuer.TokenOptions{Subject: "sub-1", Email: "a@example.com", Groups: []string{"users", "admins"}})
+	access := e.Access(t, issuer.TokenOptions{Subject: "sub-2", Scopes: []string{"pets/read"}})
+
+	d := f.decide(t, "GET", "/pets", bearer(id))
+	want := []authz.Header{
+		{Name: "x-user-email", Value: "a@example.com"},
+		{Name: "x-user-groups", Value: "users,admins"},
+		{Name: "x-user-sub", Value: "sub-1"},
+		{Name: "x-user-verified", Value: "true"},
+	}
+	if !slices.Equal(d.SetHeaders, want) {
+		t.Fatalf("SetHeaders = %v, want %v", d.SetHeaders, want)
+	}
+	if !slices.Equal(d.RemoveHeaders, []string{"x-client-id"}) {
+		t.Fatalf("RemoveHeaders = %v, want only the claim headers this route does not set", d.RemoveHeaders)
+	}
+
+	// A claim the token lacks: its header is removed, never passed through.
+	noEmail := e.ID(t, issuer.TokenOptions{Subject: "sub-3"})
+	d = f.decide(t, "GET", "/pets", bearer(noEmail))
+	for _, n := range []string{"x-user-email", "x-user-groups", "x-user-verified", "x-client-id"} {
+		if !slices.Contains(d.RemoveHeaders, n) {
+			t.Errorf("header %s not removed when its claim is absent: %v", n, d.RemoveHeaders)
+		}
+	}
+
+	// A claim value that cannot travel in a header is dropped and removed.
+	crlf := e.ID(t, issuer.TokenOptions{Email: "a@example.com\r\nx-admin: true"})
+	d = f.decide(t, "GET", "/pets", bearer(crlf))
+	if !d.Allowed {
+		t.Fatalf("token with an odd email is still valid: %+v", d)
+	}
+	for _, h := range d.SetHeaders {
+		if h.Name == "x-user-email" {
+			t.Fatalf("header with CR/LF was set: %q", h.Value)
+		}
+	}
+	if !slices.Contains(d.RemoveHeaders, "x-user-email") {
+		t.Fatalf("unsafe claim header not removed: %v", d.RemoveHeaders)
+	}
+
+	d = f.decide(t, "GET", "/pets/1", bearer(access))
+	if !slices.Equal(d.SetHeaders, []authz.Header{{Name: "x-client-id", Value: testenv.ClientID}, {Name: "x-user-sub", Value: "sub-2"}}) {
+		t.Fatalf("access route SetHeaders = %v", d.SetHeaders)
+	}
+	if slices.Contains(d.RemoveHeaders, "authorization") {
+		t.Fatal("Authorization removed without stripToken")
+	}
+}
+
+func TestStripToken(t *testing.T) {
+	f := newFixture(t, testenv.Policy, authz.Options{})
+	e := f.env
+	id := e.ID(t, issuer.TokenOptions{})
+	access := e.Access(t, issuer.TokenOptions{})
+
+	d := f.decide(t, "GET", "/strip", bearer(id))
+	if !d.Allowed || !slices.Contains(d.RemoveHeaders, "authorization") {
+		t.Fatalf("header source: %+v", d)
+	}
+	d = f.decide(t, "GET", "/q?access_token="+access, nil)
+	if !d.Allowed || !slices.Equal(d.RemoveQuery, []string{"access_token"}) {
+		t.Fatalf("query source: %+v", d)
+	}
+	d = f.decide(t, "GET", "/c", headers{"cookie": {"a=1; id_token=" + id + "; b=2"}})
+	if !d.Allowed || !slices.Contains(d.SetHeaders, authz.Header{Name: "cookie", Value: "a=1; b=2"}) {
+		t.Fatalf("cookie source, other cookies kept: %+v", d)
+	}
+	d = f.decide(t, "GET", "/c", headers{"cookie": {"id_token=" + id}})
+	if !d.Allowed || !slices.Contains(d.RemoveHeaders, "cookie") {
+		t.Fatalf("cookie source, only cookie: %+v", d)
+	}
+}
+
+// fakeClock is a settable clock shared by the authorizer and the verifier.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func TestVerifiedTokenCache(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	f := newFixture(t, testenv.Policy, authz.Options{CacheSize: 1000, Now: clock.Now})
+	e := f.env
+	id := e.ID(t, issuer.TokenOptions{IssuedAt: clock.Now(), TTL: 10 * time.Second})
+
+	d := f.decide(t, "GET", "/pets", bearer(id))
+	if !d.Allowed || d.CacheHit {
+		t.Fatalf("first check: %+v", d)
+	}
+	d = f.decide(t, "GET", "/pets", bearer(id))
+	if !d.Allowed || !d.CacheHit {
+		t.Fatalf("second check should be a cache hit: %+v", d)
+	}
+	// Route requirements are checked again on a cached token.
+	d = f.decide(t, "GET", "/pets/1", bearer(id))
+	if d.Allowed || d.Reason != reason.TokenUseMismatch || !d.CacheHit {
+		t.Fatalf("cached token on an access route: %+v", d)
+	}
+	d = f.decide(t, "GET", "/admin/x", bearer(id))
+	if d.Allowed || d.Reason != reason.GroupMissing {
+		t.Fatalf("cached token on a group route: %+v", d)
+	}
+	// Never past exp, though resultTtl is 300s.
+	clock.Advance(10 * time.Second)
+	d = f.decide(t, "GET", "/pets", bearer(id))
+	if d.Allowed || d.Reason != reason.TokenExpired || d.CacheHit {
+		t.Fatalf("cached past exp: %+v", d)
+	}
+}
+
+func TestCacheBoundedByResultTTL(t *testing.T) {
+	clock := &fakeClock{t: time.Now()}
+	doc := strings.Replace(testenv.Policy, "resultTtl: 300s", "resultTtl: 5s", 1)
+	f := newFixture(t, doc, authz.Options{CacheSize: 1000, Now: clock.Now})
+	id := f.env.ID(t, issuer.TokenOptions{IssuedAt: clock.Now(), TTL: time.Hour})
+	f.decide(t, "GET", "/pets", bearer(id))
+	clock.Advance(4 * time.Second)
+	if d := f.decide(t, "GET", "/pets", bearer(id)); !d.CacheHit {
+		t.Fatal("entry gone before resultTtl")
+	}
+	clock.Advance(2 * time.Second)
+	d := f.decide(t, "GET", "/pets", bearer(id))
+	if d.CacheHit || !d.Allowed {
+		t.Fatalf("entry outlived resultTtl or re-verification failed: %+v", d)
+	}
+}
+
+func TestCacheOffWithZeroTTL(t *testing.T) {
+	f := newFixture(t, testenv.Policy, authz.Options{CacheSize: 1000})
+	id := f.env.ID(t, issuer.TokenOptions{})
+	for i := 0; i < 3; i++ {
+		if d := f.decide(t, "GET", "/nocache", bearer(id)); !d.Allowed || d.CacheHit {
+			t.Fatalf("resultTtl 0 must not cache: %+v", d)
+		}
+	}
+	if n := f.az.CacheLen(); n != 0 {
+		t.Fatalf("CacheLen = %d with resultTtl 0", n)
+	}
+}
+
+// The cache is keyed per authorizer: a token verified for one authorizer is
+// never served from the cache to another with stricter settings.
+func TestCacheKeyedByAuthorizer(t *testing.T) {
+	f := newFixture(t, testenv.Policy, authz.Options{CacheSize: 1000})
+	// Allowed by "strip" (any client), then refused by "users" (client-a only).
+	tok := f.env.ID(t, issuer.TokenOptions{ClientID: "client-b"})
+	if d := f.decide(t, "GET", "/strip", bearer(tok)); !d.Allowed {
+		t.Fatalf("strip route: %+v", d)
+	}
+	if d := f.decide(t, "GET", "/pets", bearer(tok)); d.Allowed || d.Reason != reason.ClientNotAllowed || d.CacheHit {
+		t.Fatalf("users route must verify on its own: %+v", d)
+	}
+}
+
+func TestCacheBounded(t *testing.T) {
+	f := newFixture(t, testenv.Policy, authz.Options{CacheSize: 64})
+	for i := 0; i < 500; i++ {
+		tok := f.env.ID(t, issuer.TokenOptions{})
+		if d := f.decide(t, "GET", "/pets", bearer(tok)); !d.Allowed {
+			t.Fatalf("token %d: %+v", i, d)
+		}
+	}
+	if n := f.az.CacheLen(); n > 64+15 || n == 0 {
+		t.Fatalf("CacheLen = %d for a 64-entry cache", n)
+	}
+}
+
+// Failures are never cached: a token that failed once is verified again.
+func TestNoNegativeCache(t *testing.T) {
+	f := newFixture(t, testenv.Policy, authz.Options{CacheSize: 1000})
+	tok := f.env.ID(t, issuer.TokenOptions{ClientID: "client-b"})
+	for i := 0; i < 3; i++ {
+		if d := f.decide(t, "GET", "/pets", bearer(tok)); d.Allowed || d.CacheHit {
+			t.Fatalf("attempt %d: %+v", i, d)
+		}
+	}
+	if n := f.az.CacheLen(); n != 0 {
+		t.Fatalf("failed tokens cached: %d", n)
+	}
+}
+
+func TestFailClosed(t *testing.T) {
+	f := newFixture(t, testenv.Policy, authz.Options{})
+	id := f.env.ID(t, issuer.TokenOptions{})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	d := f.az.Decide(ctx, f.snap, &authz.Request{Method: "GET", Path: "/pets", Headers: bearer(id)})
+	if d.Allowed || d.Reason != reason.Canceled {
+		t.Fatalf("canceled: %+v", d)
+	}
+	ctx, cancel = context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	d = f.az.Decide(ctx, f.snap, &authz.Request{Method: "GET", Path: "/pets", Headers: bearer(id)})
+	if d.Allowed || d.Reason != reason.DeadlineExceeded {
+		t.Fatalf("deadline: %+v", d)
+	}
+	d = f.az.Decide(context.Background(), nil, &authz.Request{Method: "GET", Path: "/health", Headers: headers{}})
+	if d.Allowed || d.Reason != reason.Internal {
+		t.Fatalf("no snapshot: %+v", d)
+	}
+}
+
+// The key source going away after a reload (or never loading) fails closed.
+func TestKeysUnavailable(t *testing.T) {
+	env := testenv.New(t)
+	env.SetMode(testenv.Down)
+	snap := env.Policy(t, testenv.Policy)
+	keys := jwks.New(jwks.Options{RetryMin: time.Hour, RetryMax: time.Hour})
+	t.Cleanup(keys.Close)
+	keys.Sync(snap.KeySources())
+	az := authz.New(keys, authz.Options{})
+	id := env.ID(t, issuer.TokenOptions{})
+	d := az.Decide(context.Background(), snap, &authz.Request{Method: "GET", Path: "/pets", Headers: bearer(id)})
+	if d.Allowed || d.Reason != reason.JWKSUnavailable {
+		t.Fatalf("keys down: %+v", d)
+	}
+}
