@@ -1,0 +1,317 @@
+// Package extauthz is the Envoy edge: it turns an ext_authz v3 CheckRequest
+// into an authz.Request, asks for a decision, and turns the decision back
+// into a CheckResponse. It holds no policy logic of its own.
+package extauthz
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/authz"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
+)
+
+// Options configures a Server.
+type Options struct {
+	// Snapshot returns the policy in force; each check reads it once.
+	Snapshot func() *policy.Snapshot
+	// Authorizer makes the decisions.
+	Authorizer *authz.Authorizer
+	// Logger receives one line per denial (info) and per allow (debug).
+	Logger *zap.Logger
+	// Metrics, when non-nil, counts checks and observes their latency.
+	Metrics *Metrics
+	// Timeout caps each check when Envoy's own deadline is later or
+	// absent; 0 means no cap of our own.
+	Timeout time.Duration
+}
+
+// Server implements envoy.service.auth.v3.Authorization.
+type Server struct {
+	authv3.UnimplementedAuthorizationServer
+	opts Options
+	log  *zap.Logger
+}
+
+// NewServer returns a Server.
+func NewServer(opts Options) *Server {
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Server{opts: opts, log: log}
+}
+
+// Register adds the Authorization service to g.
+func (s *Server) Register(g *grpc.Server) { authv3.RegisterAuthorizationServer(g, s) }
+
+// appendFalse is shared by every header option: Envoy releases disagree on
+// what an unset append means (envoy#43310), so it is always explicit. Proto
+// messages are safe to share for concurrent marshalling.
+var appendFalse = wrapperspb.Bool(false)
+
+// Check answers one authorization request. It always returns a
+// CheckResponse (the gRPC status inside it carries the verdict), never a
+// gRPC error: Envoy treats an RPC error per failure_mode_allow, and this
+// service decides failure itself, closed.
+func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *authv3.CheckResponse, _ error) {
+	start := time.Now()
+	snap := s.snapshot()
+	defer func() {
+		if p := recover(); p != nil {
+			// A panic must never become an allow, nor kill the process
+			// that every request of the mesh depends on.
+			s.log.Error("check panicked", zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
+			d := &authz.Decision{Reason: reason.Internal, Detail: fmt.Sprint("panic: ", p)}
+			resp = Response(snap, d)
+			s.observe(nil, d, start)
+		}
+	}()
+
+	if s.opts.Timeout > 0 {
+		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > s.opts.Timeout {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, s.opts.Timeout)
+			defer cancel()
+		}
+	}
+
+	var hs requestHeaders
+	var areq authz.Request
+	toRequest(req, &hs, &areq)
+	d := s.opts.Authorizer.Decide(ctx, snap, &areq)
+	resp = Response(snap, d)
+	s.observe(&areq, d, start)
+	return resp, nil
+}
+
+// Decide runs one CheckRequest through exactly the translation and decision
+// that Check uses, without metrics or logs: for `extauthz explain` and
+// tests that want the decision next to the response.
+func Decide(ctx context.Context, snap *policy.Snapshot, az *authz.Authorizer, req *authv3.CheckRequest) (*authz.Decision, *authv3.CheckResponse) {
+	var hs requestHeaders
+	var areq authz.Request
+	toRequest(req, &hs, &areq)
+	d := az.Decide(ctx, snap, &areq)
+	return d, Response(snap, d)
+}
+
+func (s *Server) snapshot() *policy.Snapshot {
+	if s.opts.Snapshot == nil {
+		return nil
+	}
+	return s.opts.Snapshot()
+}
+
+// Response builds the CheckResponse for a decision. Exported for tools
+// that replay decisions.
+func Response(snap *policy.Snapshot, d *authz.Decision) *authv3.CheckResponse {
+	if d.Allowed {
+		return allowResponse(d)
+	}
+	return denyResponse(snap, d)
+}
+
+func allowResponse(d *authz.Decision) *authv3.CheckResponse {
+	opts := make([]*corev3.HeaderValueOption, len(d.SetHeaders))
+	for i, h := range d.SetHeaders {
+		opts[i] = &corev3.HeaderValueOption{
+			Header: &corev3.HeaderValue{Key: h.Name, Value: h.Value},
+			Append: appendFalse,
+		}
+	}
+	return &authv3.CheckResponse{
+		Status: &rpcstatus.Status{},
+		HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
+			Headers:                 opts,
+			HeadersToRemove:         d.RemoveHeaders,
+			QueryParametersToRemove: d.RemoveQuery,
+		}},
+		DynamicMetadata: allowMetadata(d),
+	}
+}
+
+// allowMetadata is what Envoy writes under envoy.filters.http.ext_authz for
+// access logs and later filters.
+func allowMetadata(d *authz.Decision) *structpb.Struct {
+	f := make(map[string]*structpb.Value, 8)
+	f["route"] = structpb.NewStringValue(d.RouteName())
+	if c := d.Claims; c != nil {
+		f["sub"] = structpb.NewStringValue(c.Subject())
+		f["username"] = structpb.NewStringValue(c.Username())
+		f["token_use"] = structpb.NewStringValue(c.TokenUse())
+		f["client_id"] = structpb.NewStringValue(c.ClientID())
+		f["pool"] = structpb.NewStringValue(c.Pool())
+		scopes := c.Scopes()
+		vals := make([]*structpb.Value, len(scopes))
+		for i, sc := range scopes {
+			vals[i] = structpb.NewStringValue(sc)
+		}
+		f["scopes"] = structpb.NewListValue(&structpb.ListValue{Values: vals})
+	}
+	return &structpb.Struct{Fields: f}
+}
+
+func denyResponse(snap *policy.Snapshot, d *authz.Decision) *authv3.CheckResponse {
+	den := DenialFor(snap, d.Reason, d.Route)
+	opts := make([]*corev3.HeaderValueOption, len(den.Headers))
+	for i, h := range den.Headers {
+		opts[i] = &corev3.HeaderValueOption{
+			Header: &corev3.HeaderValue{Key: h.Name, Value: h.Value},
+			Append: appendFalse,
+		}
+	}
+	return &authv3.CheckResponse{
+		Status: &rpcstatus.Status{Code: int32(den.GRPCCode), Message: string(d.Reason)},
+		HttpResponse: &authv3.CheckResponse_DeniedResponse{DeniedResponse: &authv3.DeniedHttpResponse{
+			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(den.Status)},
+			Headers: opts,
+			Body:    den.Body,
+		}},
+		DynamicMetadata: &structpb.Struct{Fields: map[string]*structpb.Value{
+			"route":  structpb.NewStringValue(d.RouteName()),
+			"reason": structpb.NewStringValue(string(d.Reason)),
+		}},
+	}
+}
+
+// observe records the decision in metrics and the decision log.
+func (s *Server) observe(req *authz.Request, d *authz.Decision, start time.Time) {
+	elapsed := time.Since(start)
+	s.opts.Metrics.observe(d, elapsed)
+	switch {
+	case d.Allowed:
+		if ce := s.log.Check(zap.DebugLevel, "check allowed"); ce != nil {
+			ce.Write(decisionFields(req, d, elapsed)...)
+		}
+	case d.Reason == reason.Internal:
+		s.log.Error("check failed", decisionFields(req, d, elapsed)...)
+	case d.Reason == reason.JWKSUnavailable:
+		s.log.Warn("check failed", decisionFields(req, d, elapsed)...)
+	case d.Reason == reason.RouteNotFound && req != nil && req.RouteName != "":
+		// Envoy and the policy disagree about route names: an operator
+		// must fix configuration, so this is an error, not noise.
+		fields := append(decisionFields(req, d, elapsed), zap.String("context_route", req.RouteName))
+		s.log.Error("configuration error: context_extensions route not in policy", fields...)
+	default:
+		if ce := s.log.Check(zap.InfoLevel, "check denied"); ce != nil {
+			ce.Write(decisionFields(req, d, elapsed)...)
+		}
+	}
+}
+
+// decisionFields are the decision log fields. They never include a header
+// value, the query string, a token or a claim beyond the subject.
+func decisionFields(req *authz.Request, d *authz.Decision, elapsed time.Duration) []zap.Field {
+	f := make([]zap.Field, 0, 10)
+	f = append(f,
+		zap.String("reason", string(d.Reason)),
+		zap.String("route", d.RouteName()),
+		zap.Duration("duration", elapsed),
+	)
+	if req != nil {
+		f = append(f,
+			zap.String("method", req.Method),
+			zap.String("path", logPath(req.Path)),
+		)
+		if id, n := req.Headers.Get("x-request-id"); n == 1 {
+			f = append(f, zap.String("request_id", truncate(id, 128)))
+		}
+	}
+	if d.Detail != "" {
+		f = append(f, zap.String("detail", d.Detail))
+	}
+	if d.Claims != nil {
+		f = append(f, zap.String("sub", d.Claims.Subject()), zap.Bool("cache_hit", d.CacheHit))
+	}
+	return f
+}
+
+// logPath drops the query (an identitySource of query:access_token puts the
+// token there) and bounds the length.
+func logPath(p string) string {
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	return truncate(p, 256)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// Metrics are the check counters and latency histogram.
+type Metrics struct {
+	checks   *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	// counters caches labelled children so the hot path does not hash
+	// label values on every check.
+	counters sync.Map // counterKey -> prometheus.Counter
+	allowed  prometheus.Observer
+	denied   prometheus.Observer
+}
+
+type counterKey struct{ route, decision, reason string }
+
+// NewMetrics creates the check metrics and registers them with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "extauthz_checks_total",
+			Help: "Authorization checks by policy route, decision (allow|deny) and reason code.",
+		}, []string{"route", "decision", "reason"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "extauthz_check_duration_seconds",
+			Help: "Time to answer a check, by decision.",
+			Buckets: []float64{
+				0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
+				0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
+			},
+		}, []string{"decision"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.checks, m.duration)
+	}
+	m.allowed = m.duration.WithLabelValues("allow")
+	m.denied = m.duration.WithLabelValues("deny")
+	return m
+}
+
+func (m *Metrics) observe(d *authz.Decision, elapsed time.Duration) {
+	if m == nil {
+		return
+	}
+	decision, obs := "deny", m.denied
+	if d.Allowed {
+		decision, obs = "allow", m.allowed
+	}
+	route := d.RouteName()
+	if route == "" {
+		route = "none"
+	}
+	k := counterKey{route, decision, string(d.Reason)}
+	c, ok := m.counters.Load(k)
+	if !ok {
+		c, _ = m.counters.LoadOrStore(k, m.checks.WithLabelValues(k.route, k.decision, k.reason))
+	}
+	c.(prometheus.Counter).Inc()
+	obs.Observe(elapsed.Seconds())
+}

@@ -1,0 +1,103 @@
+package extauthz
+
+import (
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/authz"
+)
+
+// requestHeaders adapts the two ways Envoy sends request headers. With
+// encode_raw_headers (Envoy 1.30+) it fills header_map, one entry per header
+// line with raw bytes, and leaves headers empty; otherwise headers is a map
+// of lower-case names with repeated headers comma-joined.
+type requestHeaders struct {
+	m   map[string]string
+	raw []*corev3.HeaderValue
+}
+
+var _ authz.Headers = (*requestHeaders)(nil)
+
+func headerValue(h *corev3.HeaderValue) string {
+	if len(h.GetRawValue()) > 0 {
+		return string(h.GetRawValue())
+	}
+	return h.GetValue()
+}
+
+func (h *requestHeaders) Get(name string) (string, int) {
+	if len(h.raw) > 0 {
+		var first string
+		n := 0
+		for _, hv := range h.raw {
+			if strings.EqualFold(hv.GetKey(), name) {
+				if n == 0 {
+					first = headerValue(hv)
+				}
+				n++
+			}
+		}
+		return first, n
+	}
+	if v, ok := h.m[name]; ok {
+		return v, 1
+	}
+	// Envoy sends lower-case keys; a client of this API that does not is
+	// still read correctly, and two spellings of one name are two values.
+	var first string
+	n := 0
+	for k, v := range h.m {
+		if strings.EqualFold(k, name) {
+			if n == 0 {
+				first = v
+			}
+			n++
+		}
+	}
+	return first, n
+}
+
+func (h *requestHeaders) All(name string) []string {
+	var out []string
+	if len(h.raw) > 0 {
+		for _, hv := range h.raw {
+			if strings.EqualFold(hv.GetKey(), name) {
+				out = append(out, headerValue(hv))
+			}
+		}
+		return out
+	}
+	for k, v := range h.m {
+		if strings.EqualFold(k, name) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// toRequest translates an Envoy CheckRequest. Every getter is nil-safe, so
+// a request with missing parts becomes a request with empty fields, which
+// the decision then denies.
+func toRequest(req *authv3.CheckRequest, hs *requestHeaders, out *authz.Request) {
+	attrs := req.GetAttributes()
+	httpReq := attrs.GetRequest().GetHttp()
+	hs.m = httpReq.GetHeaders()
+	hs.raw = httpReq.GetHeaderMap().GetHeaders()
+	out.Method = httpReq.GetMethod()
+	out.Host = httpReq.GetHost()
+	out.Path = httpReq.GetPath()
+	if out.Method == "" {
+		out.Method, _ = hs.Get(":method")
+	}
+	if out.Host == "" {
+		out.Host, _ = hs.Get(":authority")
+	}
+	if out.Path == "" {
+		out.Path, _ = hs.Get(":path")
+	}
+	out.Method = strings.ToUpper(out.Method)
+	out.RouteName = attrs.GetContextExtensions()["route"]
+	out.Headers = hs
+}
