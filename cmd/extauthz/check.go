@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// requestFlags describe one HTTP request, for check and explain.
+type requestFlags struct {
+	method, path, host, route string
+	token, tokenFile          string
+	headers                   multiFlag
+}
+
+func (r *requestFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&r.method, "method", "GET", "HTTP method")
+	fs.StringVar(&r.path, "path", "", "request path, query included; required")
+	fs.StringVar(&r.host, "host", "", "request host (:authority)")
+	fs.StringVar(&r.route, "route", "", "policy route name, as Envoy's context_extensions route would select it")
+	fs.Var(&r.headers, "header", "request header NAME=VALUE (repeatable)")
+	fs.StringVar(&r.token, "token", "", "token to send as Authorization: Bearer TOKEN")
+	fs.StringVar(&r.tokenFile, "token-file", "", "read the token from this file (- for stdin)")
+}
+
+// headerMap returns the request headers with lower-case names, the token
+// added as an Authorization header when one was given.
+func (r *requestFlags) headerMap(stdin io.Reader) (map[string]string, error) {
+	h := map[string]string{}
+	for _, kv := range r.headers {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--header %q: want NAME=VALUE", kv)
+		}
+		k = strings.ToLower(k)
+		if prev, dup := h[k]; dup {
+			v = prev + "," + v // as Envoy joins repeated headers
+		}
+		h[k] = v
+	}
+	tok := r.token
+	if r.tokenFile != "" {
+		var b []byte
+		var err error
+		if r.tokenFile == "-" {
+			b, err = io.ReadAll(io.LimitReader(stdin, 1<<20))
+		} else {
+			b, err = os.ReadFile(r.tokenFile)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read token: %w", err)
+		}
+		tok = strings.TrimSpace(string(b))
+	}
+	if tok != "" {
+		h["authorization"] = "Bearer " + tok
+	}
+	return h, nil
+}
+
+// checkOutput is what check prints.
+type checkOutput struct {
+	Allowed         bool              `json:"allowed"`
+	GRPCCode        string            `json:"grpc_code"`
+	Reason          string            `json:"reason,omitempty"`
+	Status          int               `json:"status,omitempty"`
+	Body            string            `json:"body,omitempty"`
+	Headers         map[string]string `json:"headers,omitempty"`
+	HeadersToRemove []string          `json:"headers_to_remove,omitempty"`
+	QueryToRemove   []string          `json:"query_parameters_to_remove,omitempty"`
+	Metadata        map[string]any    `json:"metadata,omitempty"`
+}
+
+// runCheck sends one Check to a running server, like Envoy would.
+func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:9001", "address of the extauthz gRPC server")
+	timeout := fs.Duration("timeout", 5*time.Second, "deadline of the Check call")
+	var rf requestFlags
+	rf.register(fs)
+	if code, ok := parseFlags(fs, args, stderr); !ok {
+		return code
+	}
+	if rf.path == "" {
+		fmt.Fprintln(stderr, "extauthz check: --path is required")
+		return exitUsage
+	}
+	headers, err := rf.headerMap(os.Stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "extauthz check: %v\n", err)
+		return exitUsage
+	}
+	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		fmt.Fprintf(stderr, "extauthz check: %v\n", err)
+		return exitRuntime
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Method:  strings.ToUpper(rf.method),
+			Path:    rf.path,
+			Host:    rf.host,
+			Headers: headers,
+		}},
+	}}
+	if rf.route != "" {
+		req.Attributes.ContextExtensions = map[string]string{"route": rf.route}
+	}
+	resp, err := authv3.NewAuthorizationClient(conn).Check(ctx, req)
+	if err != nil {
+		fmt.Fprintf(stderr, "extauthz check: %v\n", err)
+		return exitRuntime
+	}
+	out := summarize(resp)
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(out)
+	if !out.Allowed {
+		return exitFail
+	}
+	return exitOK
+}
+
+func summarize(resp *authv3.CheckResponse) checkOutput {
+	code := codes.Code(resp.GetStatus().GetCode())
+	out := checkOutput{Allowed: code == codes.OK, GRPCCode: code.String()}
+	if md := resp.GetDynamicMetadata(); md != nil {
+		out.Metadata = md.AsMap()
+	}
+	if ok := resp.GetOkResponse(); ok != nil && out.Allowed {
+		for _, h := range ok.GetHeaders() {
+			if out.Headers == nil {
+				out.Headers = map[string]string{}
+			}
+			out.Headers[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
+		}
+		out.HeadersToRemove = ok.GetHeadersToRemove()
+		out.QueryToRemove = ok.GetQueryParametersToRemove()
+	}
+	if den := resp.GetDeniedResponse(); den != nil && !out.Allowed {
+		out.Status = int(den.GetStatus().GetCode())
+		out.Body = den.GetBody()
+		out.Headers = map[string]string{}
+		for _, h := range den.GetHeaders() {
+			out.Headers[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
+		}
+		out.Reason = out.Headers["x-extauthz-reason"]
+	}
+	return out
+}
