@@ -276,11 +276,25 @@ func (s *Server) Run(ctx context.Context) error {
 		s.becomeReady(bg)
 	}()
 	if s.cfg.PolicyPath != "" {
-		wg.Add(1)
+		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			if err := watch.Watch(bg, s.cfg.PolicyPath, s.cfg.ReloadInterval, s.log.Named("watch"), s.Reload); err != nil {
 				s.log.Error("policy watch stopped", zap.Error(err))
+			}
+		}()
+		// The watcher reports changes relative to what it first reads; a
+		// change between New's load and that read would go unseen. One
+		// reconciling reload, once the watcher is surely up, closes the gap
+		// (it is a no-op when the digest is unchanged).
+		go func() {
+			defer wg.Done()
+			t := time.NewTimer(s.cfg.ReloadInterval + time.Second)
+			defer t.Stop()
+			select {
+			case <-bg.Done():
+			case <-t.C:
+				s.Reload()
 			}
 		}()
 	}
