@@ -1,0 +1,28 @@
+# syntax=docker/dockerfile:1
+# Container image for extauthz:  make image  (docker build with VERSION/COMMIT).
+# A static Go binary on distroless/static: no shell, no package manager, no
+# libc; runs as uid 65532 with a read-only root filesystem (it writes nothing).
+
+FROM --platform=$BUILDPLATFORM golang:1.26 AS build
+ARG TARGETOS
+ARG TARGETARCH
+ARG VERSION=dev
+ARG COMMIT=unknown
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN --mount=type=cache,target=/go/pkg/mod \
+    go mod download
+COPY . .
+RUN --mount=type=cache,target=/go/pkg/mod \
+    --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
+    go build -trimpath -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" \
+      -o /out/extauthz ./cmd/extauthz
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/extauthz /extauthz
+USER 65532:65532
+# 9001: gRPC (ext_authz Check + grpc.health.v1); 9002: /healthz /readyz /metrics
+EXPOSE 9001 9002
+ENTRYPOINT ["/extauthz"]
+CMD ["serve"]
