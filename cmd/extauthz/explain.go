@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -12,31 +13,16 @@ import (
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/authz"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/extauthz"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
+	extauthzv1 "github.com/cognito-extauthz/cognito-extauthz/proto/extauthz/v1"
 )
-
-// explainOutput is what explain prints.
-type explainOutput struct {
-	Allowed bool   `json:"allowed"`
-	Route   string `json:"route"`
-	Reason  string `json:"reason"`
-	Detail  string `json:"detail,omitempty"`
-	// The answer Envoy would get.
-	GRPCCode        string            `json:"grpc_code"`
-	Status          int               `json:"status,omitempty"`
-	Body            string            `json:"body,omitempty"`
-	Headers         map[string]string `json:"headers"`
-	HeadersToRemove []string          `json:"headers_to_remove,omitempty"`
-	QueryToRemove   []string          `json:"query_parameters_to_remove,omitempty"`
-	Metadata        map[string]any    `json:"metadata,omitempty"`
-	// What the token said, when it verified.
-	Claims map[string]any      `json:"claims"`
-	JWKS   []jwks.SourceStatus `json:"jwks"`
-}
 
 // runExplain makes one decision locally, with the real policy and real
 // keys, and prints everything about it. It exits 0 whenever a decision was
@@ -93,32 +79,116 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	az := authz.New(keys, authz.Options{})
 	d, resp := extauthz.Decide(ctx, snap, az, req)
 
-	sum := summarize(resp)
-	out := explainOutput{
-		Allowed:         d.Allowed,
-		Route:           d.RouteName(),
-		Reason:          string(d.Reason),
-		Detail:          d.Detail,
-		GRPCCode:        sum.GRPCCode,
-		Status:          sum.Status,
-		Body:            sum.Body,
-		Headers:         sum.Headers,
-		HeadersToRemove: sum.HeadersToRemove,
-		QueryToRemove:   sum.QueryToRemove,
-		Metadata:        sum.Metadata,
-		JWKS:            keys.Status(),
-	}
-	if out.Headers == nil {
-		out.Headers = map[string]string{}
-	}
-	if d.Claims != nil {
-		out.Claims = d.Claims.Map()
-	}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(out); err != nil {
+	out, err := decisionJSON(d, resp, keys.Status())
+	if err != nil {
 		fmt.Fprintf(stderr, "extauthz explain: %v\n", err)
 		return exitRuntime
 	}
+	if _, err := stdout.Write(out); err != nil {
+		return exitRuntime
+	}
 	return exitOK
+}
+
+// decisionJSON renders a decision as the extauthz.v1.Decision message of
+// proto/, in JSON with the proto field names, indented and stable.
+func decisionJSON(d *authz.Decision, resp *authv3.CheckResponse, sources []jwks.SourceStatus) ([]byte, error) {
+	sum := summarize(resp)
+	msg := &extauthzv1.Decision{
+		Allowed:                 d.Allowed,
+		Route:                   d.RouteName(),
+		Reason:                  string(d.Reason),
+		Detail:                  d.Detail,
+		GrpcCode:                sum.GRPCCode,
+		Status:                  int32(sum.Status),
+		Body:                    sum.Body,
+		Headers:                 sum.Headers,
+		HeadersToRemove:         sum.HeadersToRemove,
+		QueryParametersToRemove: sum.QueryToRemove,
+		Metadata:                checkMetadata(sum.Metadata),
+	}
+	for _, st := range sources {
+		ks := &extauthzv1.KeySourceStatus{
+			Source:    st.Source.String(),
+			Loaded:    st.Loaded,
+			Keys:      int32(st.Keys),
+			LastError: st.LastError,
+		}
+		if !st.LastSuccess.IsZero() {
+			ks.LastSuccess = timestamppb.New(st.LastSuccess)
+		}
+		msg.Jwks = append(msg.Jwks, ks)
+	}
+	if d.Claims != nil {
+		claims, err := structpb.NewStruct(plainJSON(d.Claims.Map()).(map[string]any))
+		if err != nil {
+			return nil, fmt.Errorf("claims: %w", err)
+		}
+		msg.Claims = claims
+	}
+	raw, err := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(msg)
+	if err != nil {
+		return nil, err
+	}
+	// protojson varies its whitespace on purpose; normalise it.
+	var compact, out bytes.Buffer
+	if err := json.Compact(&compact, raw); err != nil {
+		return nil, err
+	}
+	if err := json.Indent(&out, compact.Bytes(), "", "  "); err != nil {
+		return nil, err
+	}
+	out.WriteByte('\n')
+	return out.Bytes(), nil
+}
+
+// checkMetadata reads the dynamic metadata of a response back into its
+// schema, proto/extauthz/v1 CheckMetadata.
+func checkMetadata(md map[string]any) *extauthzv1.CheckMetadata {
+	str := func(k string) string { s, _ := md[k].(string); return s }
+	m := &extauthzv1.CheckMetadata{
+		Route: str("route"), Sub: str("sub"), Username: str("username"), TokenUse: str("token_use"),
+		ClientId: str("client_id"), Pool: str("pool"), Reason: str("reason"),
+	}
+	if list, ok := md["scopes"].([]any); ok {
+		for _, v := range list {
+			if s, ok := v.(string); ok {
+				m.Scopes = append(m.Scopes, s)
+			}
+		}
+	}
+	return m
+}
+
+// plainJSON turns json.Number values into float64 (exact up to 2^53, which
+// covers every NumericDate) or, beyond that, their decimal text, so that a
+// claims map fits google.protobuf.Struct.
+func plainJSON(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		text := x.String()
+		if !strings.ContainsAny(text, ".eE") {
+			if n, err := x.Int64(); err == nil && n >= -(1<<53) && n <= 1<<53 {
+				return float64(n)
+			}
+			return text // beyond float64's exact range: keep the digits
+		}
+		if f, err := x.Float64(); err == nil {
+			return f
+		}
+		return text
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = plainJSON(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = plainJSON(e)
+		}
+		return out
+	}
+	return v
 }

@@ -218,6 +218,18 @@ type explained struct {
 	Headers         map[string]string `json:"headers"`
 	HeadersToRemove []string          `json:"headers_to_remove"`
 	Claims          map[string]any    `json:"claims"`
+	Metadata        struct {
+		Route    string   `json:"route"`
+		Sub      string   `json:"sub"`
+		TokenUse string   `json:"token_use"`
+		Scopes   []string `json:"scopes"`
+		Reason   string   `json:"reason"`
+	} `json:"metadata"`
+	JWKS []struct {
+		Source string `json:"source"`
+		Loaded bool   `json:"loaded"`
+		Keys   int    `json:"keys"`
+	} `json:"jwks"`
 }
 
 func TestExplain(t *testing.T) {
@@ -248,10 +260,19 @@ func TestExplain(t *testing.T) {
 	if e.Claims["sub"] != "sub-7" || e.Headers["x-user-sub"] != "sub-7" || e.Headers["x-user-groups"] != "a,b" {
 		t.Fatalf("claims/headers: %+v", e)
 	}
+	if exp, ok := e.Claims["exp"].(float64); !ok || exp < float64(time.Now().Unix()) {
+		t.Fatalf("claims.exp = %v, want the NumericDate as a number", e.Claims["exp"])
+	}
+	if e.Metadata.Route != "list-pets" || e.Metadata.Sub != "sub-7" || e.Metadata.TokenUse != "id" {
+		t.Fatalf("metadata: %+v", e.Metadata)
+	}
+	if len(e.JWKS) != 1 || !e.JWKS[0].Loaded || e.JWKS[0].Keys != 2 || e.JWKS[0].Source != env.JWKSURL() {
+		t.Fatalf("jwks: %+v", e.JWKS)
+	}
 
 	e = explain(t, "--path", "/pets")
 	if e.Allowed || e.Reason != "token_missing" || e.Status != 401 || e.Body != `{"message":"Unauthorized"}` ||
-		e.Headers["www-authenticate"] != "Bearer" || e.Claims != nil {
+		e.Headers["www-authenticate"] != "Bearer" || e.Claims != nil || e.Metadata.Reason != "token_missing" {
 		t.Fatalf("no token: %+v", e)
 	}
 

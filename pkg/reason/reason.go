@@ -93,3 +93,16 @@ func Of(err error) Code {
 	}
 	return Internal
 }
+
+// All returns every code, allow codes first. proto/extauthz/v1 lists the
+// same codes as the Reason enum; a test keeps the two in step.
+func All() []Code {
+	return []Code{
+		Allowed, NoAuth, DefaultAllow,
+		TokenMissing, TokenAmbiguous, TokenMalformed, HeaderInvalid, AlgNotAllowed, KidMissing,
+		KidUnknown, SignatureInvalid, IssuerUnknown, TokenExpired, ClaimInvalid, TokenUseMismatch,
+		ClientNotAllowed,
+		ScopeMissing, GroupMissing, ClaimMismatch, RouteNotFound, PathInvalid,
+		JWKSUnavailable, DeadlineExceeded, Canceled, Internal,
+	}
+}
