@@ -71,7 +71,10 @@ var appendFalse = wrapperspb.Bool(false)
 // service decides failure itself, closed.
 func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *authv3.CheckResponse, _ error) {
 	start := time.Now()
-	snap := s.snapshot()
+	// snap is read inside the deferred recover, so a panic in the Snapshot
+	// func itself is recovered too (grpc-go does not recover handler
+	// panics: one escaping here would kill the process).
+	var snap *policy.Snapshot
 	defer func() {
 		if p := recover(); p != nil {
 			// A panic must never become an allow, nor kill the process
@@ -82,6 +85,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *aut
 			s.observe(nil, d, start)
 		}
 	}()
+	snap = s.snapshot()
 
 	if s.opts.Timeout > 0 {
 		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > s.opts.Timeout {

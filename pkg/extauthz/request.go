@@ -41,15 +41,16 @@ func (h *requestHeaders) Get(name string) (string, int) {
 		}
 		return first, n
 	}
-	if v, ok := h.m[name]; ok {
-		return v, 1
-	}
 	// Envoy sends lower-case keys; a client of this API that does not is
-	// still read correctly, and two spellings of one name are two values.
-	var first string
+	// still read correctly, and two spellings of one name are two values,
+	// even when one of them is the lower-case one.
+	first, ok := h.m[name]
 	n := 0
+	if ok {
+		n = 1
+	}
 	for k, v := range h.m {
-		if strings.EqualFold(k, name) {
+		if len(k) == len(name) && k != name && strings.EqualFold(k, name) {
 			if n == 0 {
 				first = v
 			}

@@ -22,6 +22,10 @@ func (s Source) String() string {
 	return s.URL
 }
 
+// MarshalText renders the source as String does, so status documents show
+// one string per source.
+func (s Source) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
 // Key is one verification key that passed the set's admission rules: RSA,
 // use absent or "sig", modulus of at least 2048 bits, exponent 65537, and a
 // kid that is unique in its set.

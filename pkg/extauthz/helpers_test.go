@@ -1,0 +1,426 @@
+package extauthz_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/authz"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/extauthz"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
+)
+
+// fixture is the whole edge on real parts: a testenv issuer and JWKS
+// server, a real jwks.Cache, an authz.Authorizer, an extauthz.Server served
+// over gRPC on loopback, a client, a JSON log buffer and a registry.
+type fixture struct {
+	env    *testenv.Env
+	snap   *policy.Snapshot
+	keys   *jwks.Cache
+	az     *authz.Authorizer
+	srv    *extauthz.Server
+	client authv3.AuthorizationClient
+	logs   *logBuffer
+	reg    *prometheus.Registry
+}
+
+type fixtureOptions struct {
+	env    *testenv.Env // nil: a new one
+	policy string       // "" : testenv.Policy
+	jwks   jwks.Options
+	authz  authz.Options
+	// timeout is extauthz.Options.Timeout.
+	timeout time.Duration
+	// noWait skips waiting for the first key load (for JWKS servers that
+	// are down or hang at start-up).
+	noWait bool
+	// snapshot replaces the Snapshot func (panic tests).
+	snapshot func() *policy.Snapshot
+	// nilAuthorizer builds the server without an Authorizer.
+	nilAuthorizer bool
+	// logs, when set, receives the logs (shared between fixtures).
+	logs *logBuffer
+}
+
+func newFixture(t testing.TB, o fixtureOptions) *fixture {
+	t.Helper()
+	f := &fixture{env: o.env, logs: o.logs, reg: prometheus.NewRegistry()}
+	if f.logs == nil {
+		f.logs = newLogBuffer()
+	}
+	if f.env == nil {
+		f.env = testenv.New(t)
+	}
+	doc := o.policy
+	if doc == "" {
+		doc = testenv.Policy
+	}
+	f.snap = f.env.Policy(t, doc)
+	jo := o.jwks
+	if jo.Logger == nil {
+		jo.Logger = f.logs.logger().Named("jwks")
+	}
+	if o.noWait {
+		f.keys = jwks.New(jo)
+		t.Cleanup(f.keys.Close)
+		f.keys.Sync(f.snap.KeySources())
+	} else {
+		f.keys = testenv.Keys(t, f.snap, jo)
+	}
+	ao := o.authz
+	if ao.CacheSize == 0 {
+		ao.CacheSize = authz.DefaultCacheSize
+	}
+	f.az = authz.New(f.keys, ao)
+	snapFn := func() *policy.Snapshot { return f.snap }
+	if o.snapshot != nil {
+		snapFn = o.snapshot
+	}
+	opts := extauthz.Options{
+		Snapshot:   snapFn,
+		Authorizer: f.az,
+		Logger:     f.logs.logger().Named("check"),
+		Metrics:    extauthz.NewMetrics(f.reg),
+		Timeout:    o.timeout,
+	}
+	if o.nilAuthorizer {
+		opts.Authorizer = nil
+	}
+	f.srv = extauthz.NewServer(opts)
+	f.client = serve(t, f.srv)
+	return f
+}
+
+// serve runs srv on a real loopback listener and returns a client of it.
+func serve(t testing.TB, srv *extauthz.Server) authv3.AuthorizationClient {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	g := grpc.NewServer()
+	srv.Register(g)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = g.Serve(lis)
+	}()
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		g.Stop()
+		t.Fatalf("grpc client: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = conn.Close()
+		g.Stop()
+		<-done
+	})
+	return authv3.NewAuthorizationClient(conn)
+}
+
+// check sends req over gRPC with a generous deadline; the RPC itself must
+// succeed, whatever the verdict.
+func (f *fixture) check(t testing.TB, req *authv3.CheckRequest) *authv3.CheckResponse {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := f.client.Check(ctx, req)
+	if err != nil {
+		t.Fatalf("Check RPC error (must always be a CheckResponse): %v", err)
+	}
+	return resp
+}
+
+// decide runs req through extauthz.Decide with the fixture's parts.
+func (f *fixture) decide(t testing.TB, req *authv3.CheckRequest) (*authz.Decision, *authv3.CheckResponse) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return extauthz.Decide(ctx, f.snap, f.az, req)
+}
+
+// call describes one HTTP request as Envoy would send it.
+type call struct {
+	method, host, path string
+	headers            map[string]string // the headers map (lower-case keys as Envoy sends)
+	raw                [][2]string       // header_map entries (encode_raw_headers), raw_value bytes
+	route              string            // context_extensions "route"
+}
+
+func (c call) request() *authv3.CheckRequest {
+	method := c.method
+	if method == "" {
+		method = "GET"
+	}
+	host := c.host
+	if host == "" {
+		host = "api.example.com"
+	}
+	httpReq := &authv3.AttributeContext_HttpRequest{
+		Method:   method,
+		Host:     host,
+		Path:     c.path,
+		Scheme:   "https",
+		Protocol: "HTTP/2",
+		Headers:  c.headers,
+	}
+	if len(c.raw) > 0 {
+		hm := &corev3.HeaderMap{}
+		for _, kv := range c.raw {
+			hm.Headers = append(hm.Headers, &corev3.HeaderValue{Key: kv[0], RawValue: []byte(kv[1])})
+		}
+		httpReq.HeaderMap = hm
+	}
+	attrs := &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{Http: httpReq}}
+	if c.route != "" {
+		attrs.ContextExtensions = map[string]string{"route": c.route}
+	}
+	return &authv3.CheckRequest{Attributes: attrs}
+}
+
+// bearer is the usual Authorization header map.
+func bearer(tok string) map[string]string {
+	return map[string]string{"authorization": "Bearer " + tok}
+}
+
+// headerOptions checks the contract's rules for HeaderValueOptions (append
+// explicitly false, one entry per name, lower-case names) and returns them
+// as a map.
+func headerOptions(t testing.TB, opts []*corev3.HeaderValueOption) map[string]string {
+	t.Helper()
+	out := make(map[string]string, len(opts))
+	for _, o := range opts {
+		name := o.GetHeader().GetKey()
+		if o.GetAppend() == nil {
+			t.Errorf("header %q: append is unset (must be explicitly false)", name)
+		} else if o.GetAppend().GetValue() {
+			t.Errorf("header %q: append is true (must be false)", name)
+		}
+		if o.GetAppendAction() != corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD {
+			t.Errorf("header %q: append_action %v set alongside append", name, o.GetAppendAction())
+		}
+		if len(o.GetHeader().GetRawValue()) > 0 {
+			t.Errorf("header %q: raw_value set; Envoy's ext_authz reads value", name)
+		}
+		if name != strings.ToLower(name) {
+			t.Errorf("header %q is not lower case", name)
+		}
+		if _, dup := out[name]; dup {
+			t.Errorf("header %q appears twice", name)
+		}
+		out[name] = o.GetHeader().GetValue()
+	}
+	return out
+}
+
+// denial is the expected shape of one denied CheckResponse.
+type denial struct {
+	grpc    codes.Code
+	status  int
+	body    string
+	wwwAuth string // "" means the header must be absent
+	reason  reason.Code
+}
+
+var (
+	denyMissing = func(code reason.Code) denial {
+		return denial{codes.Unauthenticated, 401, `{"message":"Unauthorized"}`, `Bearer`, code}
+	}
+	denyInvalid = func(code reason.Code) denial {
+		return denial{codes.Unauthenticated, 401, `{"message":"Unauthorized"}`, `Bearer error="invalid_token"`, code}
+	}
+	denyExpired = denial{codes.Unauthenticated, 401, `{"message":"The incoming token has expired"}`,
+		`Bearer error="invalid_token", error_description="token expired"`, reason.TokenExpired}
+	denyForbidden = func(code reason.Code, wwwAuth string) denial {
+		return denial{codes.PermissionDenied, 403, `{"message":"Forbidden"}`, wwwAuth, code}
+	}
+	denyNoRoute = denial{codes.PermissionDenied, 403, `{"message":"Missing Authentication Token"}`, "", reason.RouteNotFound}
+	denyUnavail = func(code reason.Code) denial {
+		return denial{codes.Unavailable, 503, `{"message":"Service Unavailable"}`, "", code}
+	}
+)
+
+// wantDenied asserts every observable part of a denial.
+func wantDenied(t testing.TB, resp *authv3.CheckResponse, want denial) {
+	t.Helper()
+	if got := codes.Code(resp.GetStatus().GetCode()); got != want.grpc {
+		t.Errorf("grpc status code = %v, want %v", got, want.grpc)
+	}
+	if resp.GetOkResponse() != nil {
+		t.Errorf("denial carries an ok_response")
+	}
+	dr := resp.GetDeniedResponse()
+	if dr == nil {
+		t.Fatalf("no denied_response in %v", resp)
+	}
+	if got := int(dr.GetStatus().GetCode()); got != want.status {
+		t.Errorf("http status = %d, want %d", got, want.status)
+	}
+	if dr.GetBody() != want.body {
+		t.Errorf("body = %s, want %s", dr.GetBody(), want.body)
+	}
+	if !json.Valid([]byte(dr.GetBody())) {
+		t.Errorf("body %q is not JSON", dr.GetBody())
+	}
+	h := headerOptions(t, dr.GetHeaders())
+	if got, ok := h["www-authenticate"]; want.wwwAuth == "" && ok {
+		t.Errorf("www-authenticate = %q, want none", got)
+	} else if want.wwwAuth != "" && got != want.wwwAuth {
+		t.Errorf("www-authenticate = %q, want %q", got, want.wwwAuth)
+	}
+	if got := h["x-extauthz-reason"]; got != string(want.reason) {
+		t.Errorf("x-extauthz-reason = %q, want %q", got, want.reason)
+	}
+	if got := h["content-type"]; got != "application/json" {
+		t.Errorf("content-type = %q, want application/json", got)
+	}
+}
+
+// wantAllowed asserts an allow and returns its ok_response.
+func wantAllowed(t testing.TB, resp *authv3.CheckResponse) *authv3.OkHttpResponse {
+	t.Helper()
+	if c := codes.Code(resp.GetStatus().GetCode()); c != codes.OK {
+		t.Fatalf("status = %v (%s), want OK; denied_response %v", c, resp.GetStatus().GetMessage(), resp.GetDeniedResponse())
+	}
+	if resp.GetDeniedResponse() != nil {
+		t.Errorf("allow carries a denied_response")
+	}
+	ok := resp.GetOkResponse()
+	if ok == nil {
+		t.Fatalf("allow without ok_response")
+	}
+	headerOptions(t, ok.GetHeaders())
+	return ok
+}
+
+// logBuffer collects every log line of the stack as JSON, at debug level,
+// with every field serialised.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func newLogBuffer() *logBuffer { return &logBuffer{} }
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) Sync() error { return nil }
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func (l *logBuffer) logger() *zap.Logger {
+	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	return zap.New(zapcore.NewCore(enc, l, zapcore.DebugLevel))
+}
+
+// lines returns the log lines decoded.
+func (l *logBuffer) lines(t testing.TB) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(l.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line is not JSON: %v: %s", err, line)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// readTestdata reads a file of testdata/.
+func readTestdata(t testing.TB, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatalf("read testdata: %v", err)
+	}
+	return string(b)
+}
+
+// flipSignature changes one character in the middle of the signature
+// segment, keeping it canonical base64url, so the token passes the shape
+// gate and fails only at the signature.
+func flipSignature(t testing.TB, tok string) string {
+	t.Helper()
+	i := strings.LastIndexByte(tok, '.')
+	if i < 0 || len(tok)-i < 20 {
+		t.Fatalf("not a token")
+	}
+	pos := i + 10
+	c := byte('A')
+	if tok[pos] == 'A' {
+		c = 'B'
+	}
+	return tok[:pos] + string(c) + tok[pos+1:]
+}
+
+// eventually polls cond until it holds or a generous deadline passes.
+func eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// clock is a settable clock for authz and jwks.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Now()} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// randomHex returns n random bytes in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,64 @@
+package jwks
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+)
+
+// BenchmarkKeyHit is the hot path: every verified token asks for its key.
+// It must not allocate.
+func BenchmarkKeyHit(b *testing.B) {
+	c, src := loadedFileCache(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if k, err := c.Key(ctx, src, kidA); err != nil || k == nil {
+			b.Fatalf("Key: %v", err)
+		}
+	}
+}
+
+// BenchmarkKeyHitParallel checks that concurrent hits do not contend.
+func BenchmarkKeyHitParallel(b *testing.B) {
+	c, src := loadedFileCache(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if k, err := c.Key(ctx, src, kidB); err != nil || k == nil {
+				b.Errorf("Key: %v", err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkKeyMissRateLimited is a flood of forged kids inside the refetch
+// window: answered from the cache, no I/O.
+func BenchmarkKeyMissRateLimited(b *testing.B) {
+	c, src := loadedFileCache(b)
+	ctx := context.Background()
+	if _, err := c.Key(ctx, src, "forged"); err != ErrKidUnknown { // opens the window
+		b.Fatalf("err = %v", err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Key(ctx, src, "forged"); err != ErrKidUnknown {
+				b.Errorf("err = %v", err)
+				return
+			}
+		}
+	})
+}
+
+func loadedFileCache(b *testing.B) (*Cache, Source) {
+	b.Helper()
+	c := New(Options{})
+	b.Cleanup(c.Close)
+	src := Source{File: filepath.Join("testdata", "keys.json")}
+	c.Sync([]Source{src})
+	waitLoaded(b, c, src)
+	return c, src
+}

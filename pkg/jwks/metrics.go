@@ -1,0 +1,75 @@
+package jwks
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+)
+
+// Kid-miss outcomes: the outcome label of extauthz_jwks_kid_miss_total.
+const (
+	missRefetched   = "refetched"    // the miss waited for a fetch (started or joined)
+	missRateLimited = "rate_limited" // answered from the cache inside the refetch window, no I/O
+)
+
+type metrics struct {
+	fetches     *prometheus.CounterVec
+	keys        *prometheus.GaugeVec
+	lastSuccess *prometheus.GaugeVec
+	kidMiss     *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer, log *zap.Logger) *metrics {
+	m := &metrics{
+		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "extauthz_jwks_fetches_total",
+			Help: "JWKS loads by key source and result (ok, http_status, network, timeout, too_large, parse, no_keys, redirect, url_rejected, file).",
+		}, []string{"source", "result"}),
+		keys: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "extauthz_jwks_keys",
+			Help: "Verification keys currently served per key source.",
+		}, []string{"source"}),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "extauthz_jwks_last_success_timestamp_seconds",
+			Help: "Unix time of the last successful JWKS load per key source.",
+		}, []string{"source"}),
+		kidMiss: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "extauthz_jwks_kid_miss_total",
+			Help: "Lookups of a kid not in the cached set, by outcome (refetched, rate_limited).",
+		}, []string{"source", "outcome"}),
+	}
+	if reg != nil {
+		m.fetches = register(reg, m.fetches, log)
+		m.keys = register(reg, m.keys, log)
+		m.lastSuccess = register(reg, m.lastSuccess, log)
+		m.kidMiss = register(reg, m.kidMiss, log)
+	}
+	return m
+}
+
+// register registers c, or adopts the collector already registered under
+// the same name (a second Cache on the same registry shares its series).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C, log *zap.Logger) C {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	log.Warn("metric not registered", zap.Error(err))
+	return c
+}
+
+// forget deletes every series of a source that is no longer kept.
+func (m *metrics) forget(label string) {
+	l := prometheus.Labels{"source": label}
+	m.fetches.DeletePartialMatch(l)
+	m.keys.DeletePartialMatch(l)
+	m.lastSuccess.DeletePartialMatch(l)
+	m.kidMiss.DeletePartialMatch(l)
+}
