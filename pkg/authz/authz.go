@@ -80,6 +80,11 @@ type Options struct {
 	CacheSize int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Timeout caps a verification, which may wait for a shared key
+	// refetch, when the caller's deadline is later or absent; 0 means no
+	// cap of our own. Only a cache miss can wait, so only a cache miss pays
+	// for the timer.
+	Timeout time.Duration
 }
 
 // DefaultCacheSize is the default bound of the verified-token cache.
@@ -91,6 +96,7 @@ type Authorizer struct {
 	verifier *token.Verifier
 	cache    *cache.Cache[*token.Claims]
 	now      func() time.Time
+	timeout  time.Duration
 }
 
 // New returns an Authorizer that verifies tokens with keys.
@@ -103,6 +109,7 @@ func New(keys token.Keys, opts Options) *Authorizer {
 		verifier: token.NewVerifier(keys, now),
 		cache:    cache.New[*token.Claims](opts.CacheSize),
 		now:      now,
+		timeout:  opts.Timeout,
 	}
 }
 
@@ -217,6 +224,13 @@ func (a *Authorizer) verify(ctx context.Context, az *policy.Authorizer, raw stri
 		k = cacheKey(az, raw)
 		if c, ok := a.cache.Get(k, a.now()); ok {
 			return c, true, nil
+		}
+	}
+	if a.timeout > 0 {
+		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > a.timeout {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, a.timeout)
+			defer cancel()
 		}
 	}
 	c, err := a.verifier.Verify(ctx, az.Token, raw)

@@ -36,10 +36,9 @@ func benchServer(b *testing.B, timeout time.Duration) (*testenv.Env, *extauthz.S
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zapcore.InfoLevel))
 	srv := extauthz.NewServer(extauthz.Options{
 		Snapshot:   func() *policy.Snapshot { return snap },
-		Authorizer: authz.New(keys, authz.Options{CacheSize: authz.DefaultCacheSize}),
+		Authorizer: authz.New(keys, authz.Options{CacheSize: authz.DefaultCacheSize, Timeout: timeout}),
 		Logger:     log,
 		Metrics:    extauthz.NewMetrics(prometheus.NewRegistry()),
-		Timeout:    timeout,
 	})
 	return env, srv
 }

@@ -50,7 +50,7 @@ type fixtureOptions struct {
 	policy string       // "" : testenv.Policy
 	jwks   jwks.Options
 	authz  authz.Options
-	// timeout is extauthz.Options.Timeout.
+	// timeout is authz.Options.Timeout.
 	timeout time.Duration
 	// noWait skips waiting for the first key load (for JWKS servers that
 	// are down or hang at start-up).
@@ -92,6 +92,9 @@ func newFixture(t testing.TB, o fixtureOptions) *fixture {
 	if ao.CacheSize == 0 {
 		ao.CacheSize = authz.DefaultCacheSize
 	}
+	if o.timeout != 0 {
+		ao.Timeout = o.timeout
+	}
 	f.az = authz.New(f.keys, ao)
 	snapFn := func() *policy.Snapshot { return f.snap }
 	if o.snapshot != nil {
@@ -102,7 +105,6 @@ func newFixture(t testing.TB, o fixtureOptions) *fixture {
 		Authorizer: f.az,
 		Logger:     f.logs.logger().Named("check"),
 		Metrics:    extauthz.NewMetrics(f.reg),
-		Timeout:    o.timeout,
 	}
 	if o.nilAuthorizer {
 		opts.Authorizer = nil

@@ -132,7 +132,7 @@ func New(cfg Config) (*Server, error) {
 	jopts.Logger = log.Named("jwks")
 	jopts.Registerer = s.registry
 	s.keys = jwks.New(jopts)
-	s.authz = authz.New(s.keys, authz.Options{CacheSize: cfg.TokenCacheSize})
+	s.authz = authz.New(s.keys, authz.Options{CacheSize: cfg.TokenCacheSize, Timeout: cfg.CheckTimeout})
 	s.registry.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "extauthz_token_cache_entries",
@@ -161,7 +161,6 @@ func New(cfg Config) (*Server, error) {
 		Authorizer: s.authz,
 		Logger:     log.Named("check"),
 		Metrics:    extauthz.NewMetrics(s.registry),
-		Timeout:    cfg.CheckTimeout,
 	})
 	edge.Register(s.grpc)
 	s.health = health.NewServer()
