@@ -80,15 +80,19 @@ func fromQuery(path, name string) (string, reason.Code) {
 		}
 		found = val
 	}
+	return single(found, count)
+}
+
+// single is the one value an identity source must carry: none (or an
+// empty one) is a missing token, more than one an ambiguous one.
+func single(value string, count int) (string, reason.Code) {
 	switch {
-	case count == 0:
+	case count == 0 || count == 1 && value == "":
 		return "", reason.TokenMissing
 	case count > 1:
 		return "", reason.TokenAmbiguous
-	case found == "":
-		return "", reason.TokenMissing
 	}
-	return found, ""
+	return value, ""
 }
 
 func fromCookie(headers []string, name string) (string, reason.Code) {
@@ -100,15 +104,7 @@ func fromCookie(headers []string, name string) (string, reason.Code) {
 			found = v
 		}
 	})
-	switch {
-	case count == 0:
-		return "", reason.TokenMissing
-	case count > 1:
-		return "", reason.TokenAmbiguous
-	case found == "":
-		return "", reason.TokenMissing
-	}
-	return found, ""
+	return single(found, count)
 }
 
 // forEachCookie calls fn for each name=value pair of the Cookie header

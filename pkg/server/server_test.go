@@ -422,26 +422,7 @@ func TestShutdownDrains(t *testing.T) {
 	})
 	eventually(t, 10*time.Second, "ready", r.srv.Ready)
 
-	// An in-flight check: a token whose kid is unknown makes the server
-	// refetch the JWKS, which hangs until the fetch timeout.
-	env.SetMode(testenv.Hang)
-	kid, err := env.Issuer.AddKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok := env.ID(t, issuer.TokenOptions{Header: map[string]any{"kid": kid}})
-	inflight := make(chan codes.Code, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		resp, err := r.check(ctx, "/pets", tok)
-		if err != nil {
-			inflight <- codes.Internal
-			return
-		}
-		inflight <- codes.Code(resp.GetStatus().GetCode())
-	}()
-	eventually(t, 5*time.Second, "refetch in flight", func() bool { return env.Hits() >= 2 })
+	inflight := r.checkInFlight(t, env)
 
 	r.cancel()
 	eventually(t, 250*time.Millisecond, "NOT_SERVING at once", func() bool {
@@ -475,23 +456,39 @@ func TestShutdownGraceBounded(t *testing.T) {
 		JWKS:          jwks.Options{FetchTimeout: 20 * time.Second, MinRefetchInterval: time.Millisecond},
 	})
 	eventually(t, 10*time.Second, "ready", r.srv.Ready)
+	r.checkInFlight(t, env)
+	start := time.Now()
+	r.stop(t)
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("shutdown took %s with a 200ms grace", d)
+	}
+}
+
+// checkInFlight starts a check that stays in flight: its token names a kid
+// the cache lacks, so the server refetches the JWKS, which hangs until the
+// fetch timeout. The channel receives the check's gRPC status code.
+func (r *running) checkInFlight(t *testing.T, env *testenv.Env) <-chan codes.Code {
+	t.Helper()
 	env.SetMode(testenv.Hang)
 	kid, err := env.Issuer.AddKey()
 	if err != nil {
 		t.Fatal(err)
 	}
 	tok := env.ID(t, issuer.TokenOptions{Header: map[string]any{"kid": kid}})
+	hits := env.Hits()
+	inflight := make(chan codes.Code, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		_, _ = r.check(ctx, "/pets", tok)
+		resp, err := r.check(ctx, "/pets", tok)
+		if err != nil {
+			inflight <- codes.Internal
+			return
+		}
+		inflight <- codes.Code(resp.GetStatus().GetCode())
 	}()
-	eventually(t, 5*time.Second, "refetch in flight", func() bool { return env.Hits() >= 2 })
-	start := time.Now()
-	r.stop(t)
-	if d := time.Since(start); d > 10*time.Second {
-		t.Fatalf("shutdown took %s with a 200ms grace", d)
-	}
+	eventually(t, 5*time.Second, "refetch in flight", func() bool { return env.Hits() > hits })
+	return inflight
 }
 
 func grepLines(s, sub string) string {
