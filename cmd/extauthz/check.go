@@ -145,7 +145,8 @@ func summarize(resp *authv3.CheckResponse) checkOutput {
 			if out.Headers == nil {
 				out.Headers = map[string]string{}
 			}
-			out.Headers[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
+			// Lower case, as Envoy forwards them (HTTP/2 on the wire).
+			out.Headers[strings.ToLower(h.GetHeader().GetKey())] = h.GetHeader().GetValue()
 		}
 		out.HeadersToRemove = ok.GetHeadersToRemove()
 		out.QueryToRemove = ok.GetQueryParametersToRemove()
@@ -155,7 +156,8 @@ func summarize(resp *authv3.CheckResponse) checkOutput {
 		out.Body = den.GetBody()
 		out.Headers = map[string]string{}
 		for _, h := range den.GetHeaders() {
-			out.Headers[h.GetHeader().GetKey()] = h.GetHeader().GetValue()
+			// Lower case, as Envoy forwards them (HTTP/2 on the wire).
+			out.Headers[strings.ToLower(h.GetHeader().GetKey())] = h.GetHeader().GetValue()
 		}
 		out.Reason = out.Headers["x-extauthz-reason"]
 	}

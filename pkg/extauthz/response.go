@@ -95,15 +95,18 @@ func DenialFor(snap *policy.Snapshot, code reason.Code, route *policy.Route) Den
 	c := classOf(code)
 	d := Denial{GRPCCode: c.grpc, Status: c.status, Body: c.body}
 	d.Headers = make([]Header, 0, 6)
+	// Names as the contract and API Gateway spell them; Envoy lower-cases
+	// ext_authz header names itself, and a client reading this response
+	// directly finds the spelling it was told to expect.
 	d.Headers = append(d.Headers,
-		Header{"content-type", "application/json"},
-		Header{"x-amzn-errortype", c.errorType})
+		Header{"Content-Type", "application/json"},
+		Header{"x-amzn-ErrorType", c.errorType})
 	if c.wwwAuth != "" {
 		v := c.wwwAuth
 		if code == reason.ScopeMissing && route != nil && len(route.Scopes) > 0 {
 			v += `, scope="` + quoteEscape(strings.Join(route.Scopes, " ")) + `"`
 		}
-		d.Headers = append(d.Headers, Header{"www-authenticate", v})
+		d.Headers = append(d.Headers, Header{"WWW-Authenticate", v})
 	}
 	if snap != nil {
 		gr := snap.GatewayResponse(c.kind)
@@ -123,7 +126,7 @@ func DenialFor(snap *policy.Snapshot, code reason.Code, route *policy.Route) Den
 
 func setHeader(hs []Header, name, value string) []Header {
 	for i := range hs {
-		if hs[i].Name == name {
+		if strings.EqualFold(hs[i].Name, name) {
 			hs[i].Value = value
 			return hs
 		}
