@@ -234,6 +234,30 @@ func headerOptions(t testing.TB, opts []*corev3.HeaderValueOption) map[string]st
 	return out
 }
 
+// checkCase is one row of a table of checks: allowed, or denied as want.
+type checkCase struct {
+	name  string
+	call  call
+	allow bool
+	want  denial
+}
+
+// runCheckCases sends each case's request through the fixture's server and
+// asserts its verdict in full.
+func runCheckCases(t *testing.T, f *fixture, tests []checkCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := f.check(t, tt.call.request())
+			if tt.allow {
+				wantAllowed(t, resp)
+				return
+			}
+			wantDenied(t, resp, tt.want)
+		})
+	}
+}
+
 // denial is the expected shape of one denied CheckResponse.
 type denial struct {
 	grpc    codes.Code

@@ -16,12 +16,7 @@ func TestRequestTranslation(t *testing.T) {
 	id := f.env.ID(t, issuer.TokenOptions{})
 	other := f.env.ID(t, issuer.TokenOptions{})
 
-	tests := []struct {
-		name  string
-		call  call
-		allow bool
-		want  denial
-	}{
+	tests := []checkCase{
 		{name: "header_map raw_value", call: call{path: "/pets", raw: [][2]string{
 			{":method", "GET"}, {"authorization", "Bearer " + id}}}, allow: true},
 		{name: "header_map mixed-case key", call: call{path: "/pets", raw: [][2]string{{"Authorization", "Bearer " + id}}}, allow: true},
@@ -69,16 +64,7 @@ func TestRequestTranslation(t *testing.T) {
 		{name: "cookie token twice", call: call{path: "/c", raw: [][2]string{{"cookie", "id_token=" + id}, {"cookie", "id_token=" + other}}},
 			want: denyInvalid(reason.TokenAmbiguous)},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			resp := f.check(t, tt.call.request())
-			if tt.allow {
-				wantAllowed(t, resp)
-				return
-			}
-			wantDenied(t, resp, tt.want)
-		})
-	}
+	runCheckCases(t, f, tests)
 }
 
 // TestRequestPseudoHeaderFallback: with the attribute fields empty, the

@@ -27,12 +27,7 @@ func TestCheckResponseTable(t *testing.T) {
 	id := f.env.ID(t, issuer.TokenOptions{Email: "a@example.com"})
 	access := f.env.Access(t, issuer.TokenOptions{Scopes: []string{"pets/read"}})
 
-	tests := []struct {
-		name  string
-		call  call
-		allow bool
-		want  denial
-	}{
+	tests := []checkCase{
 		{name: "allowed", call: call{path: "/pets", headers: bearer(id)}, allow: true},
 		{name: "authorization NONE", call: call{path: "/health"}, allow: true},
 		{name: "no token", call: call{path: "/pets"}, want: denyMissing(reason.TokenMissing)},
@@ -104,16 +99,7 @@ func TestCheckResponseTable(t *testing.T) {
 		{name: "no route, method not allowed", call: call{method: "POST", path: "/pets", headers: bearer(id)}, want: denyNoRoute},
 		{name: "context route unknown", call: call{path: "/pets", headers: bearer(id), route: "no-such-route"}, want: denyNoRoute},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			resp := f.check(t, tt.call.request())
-			if tt.allow {
-				wantAllowed(t, resp)
-				return
-			}
-			wantDenied(t, resp, tt.want)
-		})
-	}
+	runCheckCases(t, f, tests)
 
 	t.Run("wrong issuer never fetched", func(t *testing.T) {
 		// Section 4.3: an iss naming no pool is denied before any key

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -393,6 +394,22 @@ func TestRedirects(t *testing.T) {
 	hop := func(w http.ResponseWriter, r *http.Request, to string) {
 		http.Redirect(w, r, to, http.StatusFound)
 	}
+	// chain redirects /jwks.json -> /1 -> ... -> /n, then serves the set.
+	chain := func(n int) func(_, _ *jwksServer) http.HandlerFunc {
+		return func(_, _ *jwksServer) http.HandlerFunc {
+			return func(w http.ResponseWriter, r *http.Request) {
+				step := 0
+				if r.URL.Path != "/jwks.json" {
+					step, _ = strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/"))
+				}
+				if step < n {
+					hop(w, r, "/"+strconv.Itoa(step+1))
+					return
+				}
+				_, _ = w.Write(body)
+			}
+		}
+	}
 	tests := []struct {
 		name      string
 		tls       bool
@@ -415,42 +432,14 @@ func TestRedirects(t *testing.T) {
 			result: resultOK,
 		},
 		{
-			name: "three hops followed",
-			handler: func(_, _ *jwksServer) http.HandlerFunc {
-				return func(w http.ResponseWriter, r *http.Request) {
-					switch r.URL.Path {
-					case "/jwks.json":
-						hop(w, r, "/1")
-					case "/1":
-						hop(w, r, "/2")
-					case "/2":
-						hop(w, r, "/3")
-					default:
-						_, _ = w.Write(body)
-					}
-				}
-			},
-			result: resultOK,
+			name:    "three hops followed",
+			handler: chain(3),
+			result:  resultOK,
 		},
 		{
-			name: "four hops refused",
-			handler: func(_, _ *jwksServer) http.HandlerFunc {
-				return func(w http.ResponseWriter, r *http.Request) {
-					switch r.URL.Path {
-					case "/jwks.json":
-						hop(w, r, "/1")
-					case "/1":
-						hop(w, r, "/2")
-					case "/2":
-						hop(w, r, "/3")
-					case "/3":
-						hop(w, r, "/4")
-					default:
-						_, _ = w.Write(body)
-					}
-				}
-			},
-			result: resultRedirect,
+			name:    "four hops refused",
+			handler: chain(4),
+			result:  resultRedirect,
 		},
 		{
 			name: "another host refused",
