@@ -20,8 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
-	"github.com/cognito-extauthz/cognito-extauthz/pkg/issuer"
 )
 
 // TestMain lets the test binary stand in for the extauthz binary: with

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cognito-extauthz/cognito-extauthz/pkg/issuer"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 )

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cognito-extauthz/cognito-extauthz/pkg/cache"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/tokencache"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/token"
@@ -94,7 +94,7 @@ const DefaultCacheSize = 100_000
 // snapshot is passed in per call so that each request sees exactly one.
 type Authorizer struct {
 	verifier *token.Verifier
-	cache    *cache.Cache[*token.Claims]
+	cache    *tokencache.Cache[*token.Claims]
 	now      func() time.Time
 	timeout  time.Duration
 }
@@ -107,7 +107,7 @@ func New(keys token.Keys, opts Options) *Authorizer {
 	}
 	return &Authorizer{
 		verifier: token.NewVerifier(keys, now),
-		cache:    cache.New[*token.Claims](opts.CacheSize),
+		cache:    tokencache.New[*token.Claims](opts.CacheSize),
 		now:      now,
 		timeout:  opts.Timeout,
 	}
@@ -219,7 +219,7 @@ func (a *Authorizer) verify(ctx context.Context, az *policy.Authorizer, raw stri
 		return nil, false, reason.Wrap(ctxReason(err), "before verification", err)
 	}
 	useCache := a.cache != nil && az.ResultTTL > 0
-	var k cache.Key
+	var k tokencache.Key
 	if useCache {
 		k = cacheKey(az, raw)
 		if c, ok := a.cache.Get(k, a.now()); ok {
@@ -252,11 +252,11 @@ func (a *Authorizer) verify(ctx context.Context, az *policy.Authorizer, raw stri
 // cacheKey hashes the authorizer's fingerprint with the token, so entries of
 // one authorizer are never served to another with different pools, clients
 // or skew, and the token itself is not kept as a key.
-func cacheKey(az *policy.Authorizer, raw string) cache.Key {
+func cacheKey(az *policy.Authorizer, raw string) tokencache.Key {
 	h := sha256.New()
 	h.Write(az.Fingerprint[:])
 	h.Write([]byte(raw))
-	var k cache.Key
+	var k tokencache.Key
 	h.Sum(k[:0])
 	return k
 }

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/authz"
-	"github.com/cognito-extauthz/cognito-extauthz/pkg/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
 )
 
@@ -90,7 +90,7 @@ func TestVerifiedTokenCache(t *testing.T) {
 	})
 
 	t.Run("bounded", func(t *testing.T) {
-		// 30x the bound is enough to prove eviction; pkg/cache floods its
+		// 30x the bound is enough to prove eviction; internal/tokencache floods its
 		// LRU with 100x its size without the RSA signing cost.
 		const size, tokens = 64, 2_000
 		n := tokens

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/extauthz"
-	"github.com/cognito-extauthz/cognito-extauthz/pkg/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
 )
 

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
-	"github.com/cognito-extauthz/cognito-extauthz/pkg/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 )
 

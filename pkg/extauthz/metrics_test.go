@@ -6,7 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/cognito-extauthz/cognito-extauthz/pkg/issuer"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 )
 
 // TestMetrics: checks are counted by route, decision and reason, and their

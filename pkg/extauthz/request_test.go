@@ -3,7 +3,7 @@ package extauthz_test
 import (
 	"testing"
 
-	"github.com/cognito-extauthz/cognito-extauthz/pkg/issuer"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
 )
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cognito-extauthz/cognito-extauthz/pkg/issuer"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/token"

@@ -1,11 +1,11 @@
-// Package cache is a bounded, expiring LRU used to remember verified tokens.
+// Package tokencache is a bounded, expiring LRU used to remember verified tokens.
 //
 // It is sharded so that concurrent checks on different tokens rarely contend,
 // and bounded in entries so that a flood of unique (valid) tokens cannot grow
 // memory without limit: the least recently used entry of a full shard is
 // evicted on insert. Only verified tokens are ever stored; there is no
 // negative cache.
-package cache
+package tokencache
 
 import (
 	"sync"

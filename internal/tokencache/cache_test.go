@@ -1,4 +1,4 @@
-package cache
+package tokencache
 
 import (
 	"crypto/sha256"
