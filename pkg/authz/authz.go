@@ -118,10 +118,38 @@ func (a *Authorizer) CacheLen() int { return a.cache.Len() }
 
 // Decide returns the decision for req under snap. It never returns an
 // allow by default: every path to Allowed=true is explicit.
+//
+// A request that names another method in an override header (or a
+// _method query parameter) is decided once per method and allowed only
+// when every decision allows: the upstream may run either method's
+// handler.
 func (a *Authorizer) Decide(ctx context.Context, snap *policy.Snapshot, req *Request) *Decision {
 	if snap == nil {
 		return deny(reason.Internal, "no policy loaded")
 	}
+	ms := methods(req)
+	d := a.decide(ctx, snap, req)
+	for _, m := range ms[1:] {
+		if !d.Allowed {
+			break
+		}
+		alt := *req
+		alt.Method = m
+		o := a.decide(ctx, snap, &alt)
+		if !o.Allowed {
+			o.Detail = "as method override " + m + ": " + o.Detail
+			return o
+		}
+		// An upstream that honours the override runs the overriding
+		// method's handler: its route is the one reported, its claim
+		// headers win.
+		d = merge(o, d)
+	}
+	return d
+}
+
+// decide is the decision for req under its own method.
+func (a *Authorizer) decide(ctx context.Context, snap *policy.Snapshot, req *Request) *Decision {
 	route, d := a.route(snap, req)
 	if d != nil {
 		return d
@@ -184,6 +212,11 @@ func (a *Authorizer) route(snap *policy.Snapshot, req *Request) (*policy.Route, 
 			// Envoy names a route the policy lacks: a configuration error
 			// between the two, and the safe answer is no.
 			return nil, deny(reason.RouteNotFound, "context_extensions route not in policy")
+		}
+		// Naming a route skips path matching, never the route's own
+		// methods and host: "route: users-get" on a DELETE is no GET.
+		if code := r.Admits(req.Method, req.Host); code != "" {
+			return nil, &Decision{Reason: code, Route: r, Detail: "context_extensions route does not serve this method or host"}
 		}
 		return r, nil
 	}

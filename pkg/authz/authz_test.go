@@ -179,9 +179,14 @@ func TestContextRoute(t *testing.T) {
 	f := newFixture(t, testenv.Policy, authz.Options{})
 	id := f.env.ID(t, issuer.TokenOptions{})
 	ctx := context.Background()
-	d := f.az.Decide(ctx, f.snap, &authz.Request{Method: "POST", Path: "/anything/else", RouteName: "list-pets", Headers: bearer(id)})
+	d := f.az.Decide(ctx, f.snap, &authz.Request{Method: "GET", Path: "/anything/else", RouteName: "list-pets", Headers: bearer(id)})
 	if !d.Allowed || d.RouteName() != "list-pets" {
 		t.Fatalf("named route: %+v", d)
+	}
+	// Naming a route skips path matching, not the route's methods.
+	d = f.az.Decide(ctx, f.snap, &authz.Request{Method: "POST", Path: "/pets", RouteName: "list-pets", Headers: bearer(id)})
+	if d.Allowed || d.Reason != reason.RouteNotFound {
+		t.Fatalf("POST on the GET-only named route: %+v", d)
 	}
 	d = f.az.Decide(ctx, f.snap, &authz.Request{Method: "GET", Path: "/pets", RouteName: "no-such-route", Headers: bearer(id)})
 	if d.Allowed || d.Reason != reason.RouteNotFound {
@@ -441,5 +446,50 @@ func TestKeysUnavailable(t *testing.T) {
 	d := az.Decide(context.Background(), snap, &authz.Request{Method: "GET", Path: "/pets", Headers: bearer(id)})
 	if d.Allowed || d.Reason != reason.JWKSUnavailable {
 		t.Fatalf("keys down: %+v", d)
+	}
+}
+
+// TestMethodOverride: a request is allowed only when it would be allowed
+// under its own method and under every method an override names; the
+// allow carries the overriding route and its claim headers.
+func TestMethodOverride(t *testing.T) {
+	f := newFixture(t, testenv.Policy, authz.Options{})
+	id := f.env.ID(t, issuer.TokenOptions{})
+	access := f.env.Access(t, issuer.TokenOptions{Scopes: []string{"pets/read"}})
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		method  string
+		path    string
+		headers headers
+		want    reason.Code
+		route   string
+		setsSub bool
+	}{
+		{"own method allowed, override has no route", "GET", "/pets", headers{"x-http-method-override": {"POST"}, "authorization": {"Bearer " + id}}, reason.RouteNotFound, "", false},
+		{"override allowed, own method has no route", "POST", "/pets", headers{"x-http-method-override": {"GET"}, "authorization": {"Bearer " + id}}, reason.RouteNotFound, "", false},
+		{"override to a route the token fails", "DELETE", "/pets/7", headers{"x-http-method-override": {"GET"}, "authorization": {"Bearer " + id}}, reason.TokenUseMismatch, "pet", false},
+		{"override lower case, both allowed", "DELETE", "/pets/7", headers{"x-method-override": {"get"}, "authorization": {"Bearer " + access}}, reason.Allowed, "pet", true},
+		{"query override", "DELETE", "/pets/7?_method=GET", headers{"authorization": {"Bearer " + access}}, reason.Allowed, "pet", true},
+		{"override names an unserved method", "GET", "/pets/7", headers{"x-http-method": {"PUT"}, "authorization": {"Bearer " + access}}, reason.RouteNotFound, "", false},
+		{"HEAD on a GET route needs its token", "HEAD", "/pets", headers{}, reason.TokenMissing, "list-pets", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := f.az.Decide(ctx, f.snap, &authz.Request{Method: tt.method, Path: tt.path, Headers: tt.headers})
+			if d.Reason != tt.want || d.Allowed != (tt.want == reason.Allowed) {
+				t.Fatalf("decision %s (%s), allowed %v; want %s", d.Reason, d.Detail, d.Allowed, tt.want)
+			}
+			if d.RouteName() != tt.route {
+				t.Errorf("route = %q, want %q", d.RouteName(), tt.route)
+			}
+			sub := false
+			for _, h := range d.SetHeaders {
+				sub = sub || h.Name == "x-user-sub"
+			}
+			if sub != tt.setsSub {
+				t.Errorf("x-user-sub set = %v, want %v (headers %v)", sub, tt.setsSub, d.SetHeaders)
+			}
+		})
 	}
 }

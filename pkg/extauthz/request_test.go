@@ -102,7 +102,9 @@ func TestContextExtensionsRoute(t *testing.T) {
 		want      denial
 	}{
 		{name: "path matches nothing", call: call{path: "/nowhere", route: "list-pets", headers: bearer(id)}, allow: true, wantRoute: "list-pets"},
-		{name: "method the route lacks", call: call{method: "PATCH", path: "/nowhere", route: "list-pets", headers: bearer(id)}, allow: true, wantRoute: "list-pets"},
+		{name: "method the route lacks", call: call{method: "PATCH", path: "/nowhere", route: "list-pets", headers: bearer(id)},
+			want: denyNoRoute, wantRoute: "list-pets"},
+		{name: "HEAD on a GET route", call: call{method: "HEAD", path: "/nowhere", route: "list-pets", headers: bearer(id)}, allow: true, wantRoute: "list-pets"},
 		{name: "path of another route", call: call{path: "/health", route: "pet", headers: bearer(id)},
 			want: denyInvalid(reason.TokenUseMismatch), wantRoute: "pet"},
 		{name: "named route needs a token", call: call{path: "/health", route: "pet"},

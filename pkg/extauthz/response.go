@@ -61,6 +61,7 @@ var classes = map[reason.Code]class{
 
 	reason.RouteNotFound: classNoRoute,
 	reason.PathInvalid:   classNoRoute,
+	reason.HostInvalid:   classNoRoute,
 
 	reason.JWKSUnavailable:  classUnavailable,
 	reason.DeadlineExceeded: classUnavailable,

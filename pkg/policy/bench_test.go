@@ -49,13 +49,13 @@ func BenchmarkMatch(b *testing.B) {
 		{"greedy-after-backtrack", "PATCH", "api.example.com", "/v1/files/9/a/b/c/d", "files-any"},
 		{"host", "GET", "T3.example.com", "/t/tenant3/docs/readme", "tenant-3"},
 		{"escaped", "GET", "api.example.com", "/v1/users/j%C3%B6rg%40example.com", "users-item"},
-		{"dot-segments", "GET", "api.example.com", "/v1/x/../pets/./7", "pets-item"},
+		{"merged-slashes", "GET", "api.example.com", "/v1//pets/7/", "pets-item"},
 		{"not-found", "GET", "api.example.com", "/v2/orders/1", ""},
 		{"invalid", "GET", "api.example.com", "/v1/orders%2F1", ""},
 	}
 	for _, c := range cases {
 		r, _ := s.Match(c.method, c.host, c.path)
-		if got := name(r); (c.want == "" && r != nil) || (c.want != "" && got != c.want) {
+		if got := routeName(r); (c.want == "" && r != nil) || (c.want != "" && got != c.want) {
 			b.Fatalf("%s: Match = %s, want %s", c.name, got, c.want)
 		}
 		b.Run(c.name, func(b *testing.B) {

@@ -1153,7 +1153,6 @@ func (l *loader) responseHeaders(n *yaml.Node, path string) ([]Header, bool) {
 func (l *loader) compile() *Snapshot {
 	s := &Snapshot{
 		byName:       make(map[string]*Route, len(l.routes)),
-		trie:         &node{},
 		defaultAllow: l.defaultAll,
 		responses:    l.responses,
 	}
@@ -1161,12 +1160,11 @@ func (l *loader) compile() *Snapshot {
 	for _, d := range l.routes {
 		s.routes = append(s.routes, d.r)
 		s.byName[d.r.Name] = d.r
-		s.trie.insert(d.r)
 		for _, h := range d.r.ClaimHeaders {
 			headers = append(headers, h.Header)
 		}
 	}
-	s.trie.finish()
+	s.index()
 	slices.Sort(headers)
 	s.claimHeaders = slices.Clip(slices.Compact(headers))
 

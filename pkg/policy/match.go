@@ -45,8 +45,15 @@ func methodBit(m string) methodSet {
 	return 0
 }
 
+// admits reports whether a route with these methods serves a request
+// whose method has the given bit. A HEAD request is also served by a GET
+// route: Go's ServeMux, Express and Spring all run the GET handler for HEAD
+// when no HEAD handler exists, so a GET route's rules must hold for it.
 func (s methodSet) admits(bit methodSet) bool {
-	return s&methodAny == methodAny || s&bit != 0
+	if s&methodAny == methodAny || s&bit != 0 {
+		return true
+	}
+	return bit == methodHead && s&methodGet != 0
 }
 
 // String lists the methods, for problem text.
@@ -63,63 +70,6 @@ func (s methodSet) String() string {
 	return strings.Join(names, ",")
 }
 
-// hostPattern is a route's host: empty name for any host; an empty port
-// admits any port in the request's authority.
-type hostPattern struct {
-	name string // lower case, no trailing dot; IPv6 literals keep brackets
-	port string
-}
-
-// specificity orders routes of one path: host and port, then host, then
-// no host.
-func (h hostPattern) specificity() int {
-	switch {
-	case h.name == "":
-		return 0
-	case h.port == "":
-		return 1
-	}
-	return 2
-}
-
-func (h hostPattern) String() string {
-	if h.port == "" {
-		return h.name
-	}
-	return h.name + ":" + h.port
-}
-
-func (h hostPattern) admits(req hostPattern) bool {
-	if h.name == "" {
-		return true
-	}
-	return strings.EqualFold(h.name, req.name) && (h.port == "" || h.port == req.port)
-}
-
-// splitAuthority splits a request's :authority into host and port, drops
-// one trailing dot of the host (example.com. is example.com), and keeps the
-// case (admits compares without it, so Match does not allocate).
-func splitAuthority(a string) hostPattern {
-	var h hostPattern
-	if strings.HasPrefix(a, "[") {
-		i := strings.IndexByte(a, ']')
-		if i < 0 {
-			return hostPattern{name: a}
-		}
-		h.name = a[:i+1]
-		if rest := a[i+1:]; strings.HasPrefix(rest, ":") {
-			h.port = rest[1:]
-		}
-		return h
-	}
-	h.name = a
-	if i := strings.LastIndexByte(a, ':'); i >= 0 && strings.IndexByte(a[:i], ':') < 0 {
-		h.name, h.port = a[:i], a[i+1:]
-	}
-	h.name = strings.TrimSuffix(h.name, ".")
-	return h
-}
-
 // node is one position of the segment trie. Children are tried in API
 // Gateway's order of precedence: literal, then {param}, then {proxy+}.
 type node struct {
@@ -129,17 +79,23 @@ type node struct {
 	greedy  []*Route // routes whose {proxy+} starts here, most specific host first
 }
 
-func (n *node) insert(r *Route) {
+// insert adds r under its template; with folded, under the case-folded
+// form of its literal segments.
+func (n *node) insert(r *Route, folded bool) {
 	for _, s := range r.segs {
 		switch s.kind {
 		case segLiteral:
 			if n.literal == nil {
 				n.literal = make(map[string]*node)
 			}
-			c := n.literal[s.text]
+			text := s.text
+			if folded {
+				text = fold(text)
+			}
+			c := n.literal[text]
 			if c == nil {
 				c = &node{}
-				n.literal[s.text] = c
+				n.literal[text] = c
 			}
 			n = c
 		case segParam:
@@ -153,6 +109,24 @@ func (n *node) insert(r *Route) {
 		}
 	}
 	n.exact = append(n.exact, r)
+}
+
+// index builds the route tries of s from s.routes: one as written and
+// one with every literal case-folded, for Snapshot.readings.
+func (s *Snapshot) index() {
+	s.trie, s.ftrie = &node{}, &node{}
+	s.literalsFolded = true
+	for _, r := range s.routes {
+		s.trie.insert(r, false)
+		s.ftrie.insert(r, true)
+		for _, sg := range r.segs {
+			if sg.kind == segLiteral && fold(sg.text) != sg.text {
+				s.literalsFolded = false
+			}
+		}
+	}
+	s.trie.finish()
+	s.ftrie.finish()
 }
 
 // finish orders the routes of every node by host specificity, then file
@@ -174,30 +148,47 @@ func (n *node) finish() {
 	}
 }
 
+// query is what a trie walk matches besides the path. hostSkipped records
+// that a host-scoped route would have been a candidate had the host been
+// valid: a malformed host is refused only when it could change the route.
+type query struct {
+	method      methodSet
+	host        hostPattern
+	hostOK      bool
+	hostSkipped bool
+}
+
 // match walks the trie depth first in order of precedence, so the first
 // route found is the most specific one; a literal branch that dead-ends
 // further down yields to the {param} branch, and so on.
-func (n *node) match(segs []string, m methodSet, h hostPattern) *Route {
+func (n *node) match(segs []string, q *query) *Route {
 	if len(segs) == 0 {
-		return pick(n.exact, m, h)
+		return q.pick(n.exact)
 	}
 	if c := n.literal[segs[0]]; c != nil {
-		if r := c.match(segs[1:], m, h); r != nil {
+		if r := c.match(segs[1:], q); r != nil {
 			return r
 		}
 	}
 	if n.param != nil {
-		if r := n.param.match(segs[1:], m, h); r != nil {
+		if r := n.param.match(segs[1:], q); r != nil {
 			return r
 		}
 	}
 	// {proxy+} takes the one or more segments left.
-	return pick(n.greedy, m, h)
+	return q.pick(n.greedy)
 }
 
-func pick(routes []*Route, m methodSet, h hostPattern) *Route {
+func (q *query) pick(routes []*Route) *Route {
 	for _, r := range routes {
-		if r.methods.admits(m) && r.host.admits(h) {
+		if !r.methods.admits(q.method) {
+			continue
+		}
+		if r.host.name != "" && !q.hostOK {
+			q.hostSkipped = true
+			continue
+		}
+		if r.host.admits(q.host) {
 			return r
 		}
 	}
@@ -207,126 +198,51 @@ func pick(routes []*Route, m methodSet, h hostPattern) *Route {
 // Match finds the route for a request. method is upper case, as Envoy
 // sends it; host is the :authority (a port in it is ignored unless the
 // route's host has one); path is the raw request target, query included,
-// not decoded. It returns the route and an empty code, or nil and
-// reason.RouteNotFound, or nil and reason.PathInvalid when the path cannot
-// be put in canonical form.
+// not decoded. It returns the route and an empty code, or nil and one of:
+//   - reason.RouteNotFound: no route serves the request;
+//   - reason.PathInvalid: the path has no canonical form, or an upstream
+//     could route it to another resource than the one matched (see
+//     readings);
+//   - reason.HostInvalid: the host is not a valid host[:port] and a
+//     host-scoped route could have served the path.
 func (s *Snapshot) Match(method, host, path string) (*Route, reason.Code) {
 	var buf [32]string
 	segs, ok := canonicalPath(path, buf[:0])
 	if !ok {
 		return nil, reason.PathInvalid
 	}
-	if r := s.trie.match(segs, methodBit(method), splitAuthority(host)); r != nil {
-		return r, ""
-	}
-	return nil, reason.RouteNotFound
-}
-
-// canonicalPath appends the decoded segments of a request target to segs:
-// the query and fragment cut off, ';' path parameters cut from each
-// segment, empty and "." segments dropped, ".."
-// popping one segment (never above the root), each segment percent-decoded
-// once.
-//
-// It refuses (false) what the upstream might read as a different path
-// than the one matched: an invalid escape; an encoded '/' or '\' or control
-// character; a raw '\', space or control character; a segment that decodes
-// to "." or ".." (an upstream that decodes before resolving dot-segments
-// would move up); and a segment that still holds a valid escape after
-// decoding (%2561 -> %61), which a second decode would change again.
-func canonicalPath(p string, segs []string) ([]string, bool) {
-	if i := strings.IndexAny(p, "?#"); i >= 0 {
-		p = p[:i]
-	}
-	if p == "" || p[0] != '/' {
-		return nil, false
-	}
-	for p != "" {
-		p = p[1:] // the '/'
-		seg := p
-		if i := strings.IndexByte(p, '/'); i >= 0 {
-			seg, p = p[:i], p[i:]
-		} else {
-			p = ""
-		}
-		// Path parameters (RFC 3986 section 3.3 "matrix" parameters) are
-		// cut before anything else, as Tomcat, Jetty and Spring do before
-		// routing: "/admin;x/users" and "/pets/..;/admin" are the admin
-		// resource to such an upstream, so they must be to the matcher.
-		if i := strings.IndexByte(seg, ';'); i >= 0 {
-			seg = seg[:i]
-		}
-		escaped := false
-		for i := 0; i < len(seg); i++ {
-			c := seg[i]
-			if c <= ' ' || c == 0x7f || c == '\\' {
-				return nil, false
-			}
-			if c == '%' {
-				escaped = true
-			}
-		}
-		switch seg {
-		case "", ".":
-			continue
-		case "..":
-			if len(segs) > 0 {
-				segs = segs[:len(segs)-1]
-			}
-			continue
-		}
-		if escaped {
-			d, ok := unescapeSegment(seg)
-			if !ok {
-				return nil, false
-			}
-			seg = d
-		}
-		segs = append(segs, seg)
-	}
-	return segs, true
-}
-
-func unescapeSegment(s string) (string, bool) {
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '%' {
-			b = append(b, c)
-			continue
-		}
-		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
-			return "", false
-		}
-		c = unhex(s[i+1])<<4 | unhex(s[i+2])
-		if c < ' ' || c == 0x7f || c == '/' || c == '\\' {
-			return "", false
-		}
-		b = append(b, c)
-		i += 2
-	}
-	d := string(b)
-	if d == "." || d == ".." {
-		return "", false
-	}
-	for i := 0; i+2 < len(d); i++ {
-		if d[i] == '%' && isHex(d[i+1]) && isHex(d[i+2]) {
-			return "", false
-		}
-	}
-	return d, true
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-func unhex(c byte) byte {
+	q := query{method: methodBit(method)}
+	q.host, q.hostOK = parseAuthority(host)
+	r, agree := s.readings(path, segs, &q)
 	switch {
-	case c >= '0' && c <= '9':
-		return c - '0'
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10
+	case !q.hostOK && q.hostSkipped:
+		return nil, reason.HostInvalid
+	case !agree:
+		return nil, reason.PathInvalid
+	case r == nil:
+		return nil, reason.RouteNotFound
 	}
-	return c - 'A' + 10
+	return r, ""
+}
+
+// Admits checks a route Envoy selected by name (context_extensions) against
+// the request's method and host: naming a route skips path matching, never
+// the route's own methods and host. It returns "" when the route serves
+// the request, reason.HostInvalid for a malformed host on a host-scoped
+// route, and reason.RouteNotFound otherwise.
+func (r *Route) Admits(method, host string) reason.Code {
+	if !r.methods.admits(methodBit(method)) {
+		return reason.RouteNotFound
+	}
+	if r.host.name == "" {
+		return ""
+	}
+	h, ok := parseAuthority(host)
+	if !ok {
+		return reason.HostInvalid
+	}
+	if !r.host.admits(h) {
+		return reason.RouteNotFound
+	}
+	return ""
 }

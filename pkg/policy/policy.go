@@ -200,15 +200,19 @@ type GatewayResponse struct {
 // Snapshot is one compiled policy. It is immutable once Parse returns and
 // safe for concurrent use; a reload swaps in a whole new Snapshot.
 type Snapshot struct {
-	routes       []*Route
-	byName       map[string]*Route
-	trie         *node
-	defaultAllow bool
-	claimHeaders []string
-	keySources   []jwks.Source
-	authorizers  []*Authorizer
-	responses    map[string]GatewayResponse
-	digest       string
+	routes []*Route
+	byName map[string]*Route
+	trie   *node // routes by template, as written
+	ftrie  *node // routes by template, literals case-folded
+	// literalsFolded is true when every literal of every template is its
+	// own fold, so a request already in folded form needs no second walk.
+	literalsFolded bool
+	defaultAllow   bool
+	claimHeaders   []string
+	keySources     []jwks.Source
+	authorizers    []*Authorizer
+	responses      map[string]GatewayResponse
+	digest         string
 }
 
 // RouteByName returns the route with the given name, as Envoy names it in

@@ -43,7 +43,8 @@ const (
 	GroupMissing  Code = "group_missing"   // none of the route's groups is in cognito:groups
 	ClaimMismatch Code = "claim_mismatch"  // a required claim value differs
 	RouteNotFound Code = "route_not_found" // no route matched (defaultAction deny), or an unknown context_extensions route name
-	PathInvalid   Code = "path_invalid"    // the request path cannot be put in canonical form (bad escape, encoded slash)
+	PathInvalid   Code = "path_invalid"    // the request path is ambiguous: no canonical form, a dot-segment, or upstreams could route it differently
+	HostInvalid   Code = "host_invalid"    // the host is not a valid host[:port] and a host-scoped route could serve the path
 )
 
 // Codes for requests refused with 503: the service cannot decide, so it fails
@@ -102,7 +103,7 @@ func All() []Code {
 		TokenMissing, TokenAmbiguous, TokenMalformed, HeaderInvalid, AlgNotAllowed, KidMissing,
 		KidUnknown, SignatureInvalid, IssuerUnknown, TokenExpired, ClaimInvalid, TokenUseMismatch,
 		ClientNotAllowed,
-		ScopeMissing, GroupMissing, ClaimMismatch, RouteNotFound, PathInvalid,
+		ScopeMissing, GroupMissing, ClaimMismatch, RouteNotFound, PathInvalid, HostInvalid,
 		JWKSUnavailable, DeadlineExceeded, Canceled, Internal,
 	}
 }
