@@ -64,6 +64,19 @@ type Decision struct {
 	SetHeaders    []Header
 	RemoveHeaders []string
 	RemoveQuery   []string
+	// Unset names the claim headers removed although the token holds
+	// their claim, because its value could not travel in a header
+	// unambiguously (control characters, a list element with a comma).
+	Unset []string
+}
+
+// isScalar reports whether a claim value is a string, number or boolean.
+func isScalar(v any) bool {
+	switch v.(type) {
+	case []any, map[string]any, nil:
+		return false
+	}
+	return true
 }
 
 // RouteName returns the matched route's name, or "" when none matched.
@@ -307,6 +320,11 @@ func requirements(route *policy.Route, c *token.Claims) (reason.Code, string) {
 		return reason.GroupMissing, "none of the route's groups held"
 	}
 	for _, req := range route.Claims {
+		// A required value is a scalar: a list or object claim never
+		// equals it, even when its rendering would (["acme"] is not acme).
+		if raw, _ := c.Value(req.Claim); !isScalar(raw) {
+			return reason.ClaimMismatch, "claim " + req.Claim + " is not a single value"
+		}
 		if v, ok := c.Format(req.Claim); !ok || v != req.Value {
 			return reason.ClaimMismatch, "claim " + req.Claim + " does not have the required value"
 		}
@@ -322,7 +340,10 @@ func (a *Authorizer) mutations(snap *policy.Snapshot, route *policy.Route, c *to
 		if !ok || !validHeaderValue(v) {
 			// Absent claim, or a value that cannot travel in a header:
 			// the header is removed below rather than passed as the
-			// client sent it.
+			// client sent it. A present claim is noted for the log.
+			if _, present := c.Value(ch.Claim); present {
+				d.Unset = append(d.Unset, ch.Header)
+			}
 			continue
 		}
 		set = append(set, Header{Name: ch.Header, Value: v})

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,8 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
 )
 
@@ -290,5 +293,72 @@ func TestRouteAgreementWithGoMux(t *testing.T) {
 	}
 	if checked < 40 {
 		t.Fatalf("only %d allowed requests reached a handler: the table tests too little", checked)
+	}
+}
+
+// TestClaimHeaderListInjection (issue 11 item 8): a group named
+// "admins,root" must not reach an upstream that splits x-user-groups on
+// commas as a group "root"; the header is removed instead, and the warning
+// names the header, never the value.
+func TestClaimHeaderListInjection(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	tok := f.env.ID(t, issuer.TokenOptions{Groups: []string{"users", "admins,root"}})
+	req := call{path: "/pets", headers: map[string]string{"authorization": "Bearer " + tok, "x-user-groups": "root"}}.request()
+	ok := wantAllowed(t, f.check(t, req))
+	if h := headerOptions(t, ok.GetHeaders()); h["x-user-groups"] != "" {
+		t.Fatalf("x-user-groups set to %q", h["x-user-groups"])
+	}
+	if !slices.Contains(ok.GetHeadersToRemove(), "x-user-groups") {
+		t.Fatalf("forged x-user-groups not removed: %v", ok.GetHeadersToRemove())
+	}
+	logs := f.logs.String()
+	if !strings.Contains(logs, "claim header not set") || !strings.Contains(logs, "x-user-groups") {
+		t.Fatalf("no warning naming the header: %s", logs)
+	}
+	if strings.Contains(logs, "admins,root") {
+		t.Fatal("the claim value was logged")
+	}
+}
+
+// TestClaimConditionTypeConfusion (issue 11 item 8): a list claim never
+// meets a scalar condition, though it renders the same.
+func TestClaimConditionTypeConfusion(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	for _, tc := range []struct {
+		name   string
+		tenant any
+		allow  bool
+	}{
+		{"string", "acme", true},
+		{"list of the value", []any{"acme"}, false},
+		{"object", map[string]any{"acme": true}, false},
+		{"other", "evil", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok := f.env.ID(t, issuer.TokenOptions{Claims: map[string]any{"custom:tenant": tc.tenant}})
+			resp := f.check(t, call{path: "/tenant", headers: bearer(tok)}.request())
+			if tc.allow {
+				wantAllowed(t, resp)
+				return
+			}
+			wantDenied(t, resp, denyForbidden(reason.ClaimMismatch, `Bearer error="insufficient_scope"`))
+		})
+	}
+}
+
+// TestReservedClaimHeaders (issue 11 item 9): a policy cannot make a claim
+// (often user-writable) into a header upstreams trust for routing or
+// identity; such a policy never loads, so no Check can set one.
+func TestReservedClaimHeaders(t *testing.T) {
+	env := testenv.New(t)
+	for _, h := range []string{"x-forwarded-for", "X-Forwarded-Host", "forwarded", "x-real-ip", "x-http-method-override",
+		"x-method-override", "x-original-url", "x-rewrite-url", "content-type", "expect", "te", "x-request-id", "traceparent"} {
+		t.Run(h, func(t *testing.T) {
+			doc := strings.Replace(testenv.Policy, "x-user-verified: email_verified", h+": email", 1)
+			_, err := policy.Parse([]byte(env.Expand(doc)), "p.yaml", policy.Options{})
+			if err == nil || !strings.Contains(err.Error(), "reserved") {
+				t.Fatalf("claimHeaders %s: err = %v, want a reserved-name problem", h, err)
+			}
+		})
 	}
 }

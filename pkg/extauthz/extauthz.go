@@ -209,6 +209,11 @@ func denyResponse(snap *policy.Snapshot, d *authz.Decision) *authv3.CheckRespons
 func (s *Server) observe(req *authz.Request, d *authz.Decision, start time.Time) {
 	elapsed := time.Since(start)
 	s.opts.Metrics.observe(d, elapsed)
+	if len(d.Unset) > 0 {
+		// The token's value is not logged: only which headers and route.
+		s.log.Warn("claim header not set: its value cannot travel in a header unambiguously",
+			zap.String("route", d.RouteName()), zap.Strings("headers", d.Unset))
+	}
 	switch {
 	case d.Allowed:
 		if ce := s.log.Check(zap.DebugLevel, "check allowed"); ce != nil {

@@ -51,6 +51,33 @@ var hopByHop = map[string]bool{
 	"upgrade":           true,
 }
 
+// upstreamTrusted are headers that upstream frameworks and proxies act on
+// for routing, the client's identity or address, method override, body
+// framing and tracing. A claim value is attacker-influenced (custom
+// attributes are often user-writable), so setting one of these from a claim
+// would let a user steer the upstream.
+var upstreamTrusted = map[string]bool{
+	"forwarded":              true,
+	"x-real-ip":              true,
+	"x-client-ip":            true,
+	"true-client-ip":         true,
+	"cf-connecting-ip":       true,
+	"x-cluster-client-ip":    true,
+	"via":                    true,
+	"x-http-method-override": true,
+	"x-http-method":          true,
+	"x-method-override":      true,
+	"x-rewrite-url":          true,
+	"x-request-id":           true,
+	"traceparent":            true,
+	"tracestate":             true,
+	"x-amzn-trace-id":        true,
+	"content-type":           true,
+	"content-encoding":       true,
+	"expect":                 true,
+	"range":                  true,
+}
+
 // checkClaimHeaderName refuses header names a claim must never set:
 // credentials, routing and framing headers, Envoy's own and ours. name is
 // lower case.
@@ -64,6 +91,12 @@ func checkClaimHeaderName(name string) error {
 	switch {
 	case name == "authorization", name == "cookie", name == "host", hopByHop[name]:
 		return fmt.Errorf("header %q is reserved: a claim may not set it", name)
+	case upstreamTrusted[name]:
+		return fmt.Errorf("header %q is reserved: upstreams and proxies trust it for routing, client identity or body framing, so a claim may not set it", name)
+	case strings.HasPrefix(name, "x-forwarded-"):
+		return fmt.Errorf("header %q is reserved (x-forwarded-*): upstreams trust it for client identity and routing", name)
+	case strings.HasPrefix(name, "x-original-"):
+		return fmt.Errorf("header %q is reserved (x-original-*): proxies use it to say which request is being authorised", name)
 	case strings.HasPrefix(name, "proxy-"):
 		return fmt.Errorf("header %q is reserved (proxy-*): a claim may not set it", name)
 	case strings.HasPrefix(name, "x-envoy-"):

@@ -139,13 +139,14 @@ func (c *Claims) Format(name string) (string, bool) {
 	case []any:
 		parts := make([]string, len(v))
 		for i, e := range v {
-			switch e.(type) {
-			case string, json.Number, bool:
-				parts[i], ok = formatScalar(e)
-			default:
-				parts[i], ok = compactJSON(e)
-			}
-			if !ok {
+			// Elements are comma-joined, as API Gateway passes
+			// cognito:groups; an upstream splits them on commas. An element
+			// that would not come back whole from that split (a comma,
+			// surrounding space, empty, a nested object or list: a group
+			// named "admins,root" would read as "root") makes the whole
+			// value unusable rather than ambiguous.
+			parts[i], ok = formatScalar(e)
+			if !ok || !listElement(parts[i]) {
 				return "", false
 			}
 		}
@@ -159,6 +160,12 @@ func (c *Claims) Format(name string) (string, bool) {
 		return "", false
 	}
 	return s, true
+}
+
+// listElement reports whether s survives a comma-join and an upstream's
+// split-and-trim unchanged.
+func listElement(s string) bool {
+	return s != "" && strings.IndexByte(s, ',') < 0 && strings.TrimSpace(s) == s
 }
 
 func formatScalar(v any) (string, bool) {
