@@ -312,11 +312,8 @@ func (s *Server) Run(ctx context.Context) error {
 // becomeReady waits for the first policy's keys, then turns health on.
 func (s *Server) becomeReady(ctx context.Context) {
 	sources := s.snap.Load().KeySources()
-	s.keys.Sync(sources)
 	for {
-		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := s.keys.Wait(wctx, sources)
-		cancel()
+		err := s.keys.Prepare(ctx, sources, nil, 30*time.Second)
 		if err == nil {
 			break
 		}
@@ -359,18 +356,15 @@ func (s *Server) Reload() {
 	// Fetch the new policy's keys before it takes effect, while keeping
 	// the old sources for checks still running on the old snapshot.
 	newSources := next.KeySources()
-	s.keys.Sync(union(cur.KeySources(), newSources))
 	wait := s.cfg.JWKS.FetchTimeout
 	if wait <= 0 {
 		wait = 5 * time.Second
 	}
-	wctx, cancel := context.WithTimeout(context.Background(), wait+time.Second)
-	if err := s.keys.Wait(wctx, newSources); err != nil {
+	if err := s.keys.Prepare(context.Background(), newSources, cur.KeySources(), wait+time.Second); err != nil {
 		// The policy is valid; an unreachable key set is an operational
 		// problem confined to the routes that use it (they fail closed).
 		s.log.Warn("new policy's jwks not all loaded; applying it anyway", zap.Error(err))
 	}
-	cancel()
 	s.snap.Store(next)
 	s.keys.Sync(newSources)
 	s.reloads.WithLabelValues("success").Inc()
@@ -380,20 +374,6 @@ func (s *Server) Reload() {
 		zap.String("previous_digest", cur.Digest()),
 		zap.String("policy_digest", next.Digest()),
 		zap.Int("routes", len(next.Routes())))
-}
-
-func union(a, b []jwks.Source) []jwks.Source {
-	seen := make(map[jwks.Source]bool, len(a)+len(b))
-	out := make([]jwks.Source, 0, len(a)+len(b))
-	for _, list := range [][]jwks.Source{a, b} {
-		for _, src := range list {
-			if !seen[src] {
-				seen[src] = true
-				out = append(out, src)
-			}
-		}
-	}
-	return out
 }
 
 func (s *Server) shutdown() {

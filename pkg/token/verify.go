@@ -249,6 +249,7 @@ func algAllowed(allowed []string, name string) bool {
 	}
 	return slices.Contains(allowed, name)
 }
+
 // checkHeader runs step 1: the JOSE header names an allowed RSA algorithm
 // and a kid, and nothing that would change how the token is verified.
 func checkHeader(cfg *Config, hdrJSON []byte) (algName, kid string, err error) {
@@ -279,7 +280,6 @@ func checkHeader(cfg *Config, hdrJSON []byte) (algName, kid string, err error) {
 	}
 	return algName, kid, nil
 }
-
 
 // poolFor returns the first pool that lists iss exactly, or nil.
 func poolFor(cfg *Config, iss string) *Pool {
