@@ -127,6 +127,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.snap.Store(snap)
 	s.lastLoad.SetToCurrentTime()
+	logWarnings(s.log, snap)
 
 	jopts := cfg.JWKS
 	jopts.Logger = log.Named("jwks")
@@ -365,6 +366,7 @@ func (s *Server) Reload() {
 		// problem confined to the routes that use it (they fail closed).
 		s.log.Warn("new policy's jwks not all loaded; applying it anyway", zap.Error(err))
 	}
+	logWarnings(s.log, next)
 	s.snap.Store(next)
 	s.keys.Sync(newSources)
 	s.reloads.WithLabelValues("success").Inc()
@@ -409,4 +411,12 @@ func (s *Server) shutdown() {
 	}
 	s.keys.Close()
 	s.log.Info("stopped")
+}
+
+// logWarnings logs what the policy's lints found valid but probably not
+// meant, one line each, at load and at every reload.
+func logWarnings(log *zap.Logger, snap *policy.Snapshot) {
+	for _, w := range snap.Warnings() {
+		log.Warn("policy warning", zap.String("digest", snap.Digest()), zap.String("warning", w.String()))
+	}
 }
