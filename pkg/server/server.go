@@ -101,18 +101,7 @@ func New(cfg Config) (*Server, error) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	s.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "extauthz_policy_reloads_total",
-		Help: "Policy reload attempts by result (success|failure|unchanged).",
-	}, []string{"result"})
-	s.lastLoad = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "extauthz_policy_last_reload_success_timestamp_seconds",
-		Help: "When the policy in force was loaded.",
-	})
-	s.registry.MustRegister(s.reloads, s.lastLoad)
-	for _, r := range []string{"success", "failure", "unchanged"} {
-		s.reloads.WithLabelValues(r)
-	}
+	s.registerPolicyMetrics()
 
 	snap := cfg.Snapshot
 	if cfg.PolicyPath != "" {
@@ -134,21 +123,7 @@ func New(cfg Config) (*Server, error) {
 	jopts.Registerer = s.registry
 	s.keys = jwks.New(jopts)
 	s.authz = authz.New(s.keys, authz.Options{CacheSize: cfg.TokenCacheSize, Timeout: cfg.CheckTimeout})
-	s.registry.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "extauthz_token_cache_entries",
-			Help: "Verified tokens currently cached.",
-		}, func() float64 { return float64(s.authz.CacheLen()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "extauthz_ready",
-			Help: "1 when the service is ready to answer checks.",
-		}, func() float64 {
-			if s.Ready() {
-				return 1
-			}
-			return 0
-		}),
-	)
+	s.registerServiceGauges()
 
 	s.grpc = grpc.NewServer(
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
@@ -195,6 +170,42 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// registerPolicyMetrics registers the reload counter (every result label
+// present from the start) and the last-load timestamp.
+func (s *Server) registerPolicyMetrics() {
+	s.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "extauthz_policy_reloads_total",
+		Help: "Policy reload attempts by result (success|failure|unchanged).",
+	}, []string{"result"})
+	s.lastLoad = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "extauthz_policy_last_reload_success_timestamp_seconds",
+		Help: "When the policy in force was loaded.",
+	})
+	s.registry.MustRegister(s.reloads, s.lastLoad)
+	for _, r := range []string{"success", "failure", "unchanged"} {
+		s.reloads.WithLabelValues(r)
+	}
+}
+
+// registerServiceGauges registers the gauges read at scrape time.
+func (s *Server) registerServiceGauges() {
+	s.registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "extauthz_token_cache_entries",
+			Help: "Verified tokens currently cached.",
+		}, func() float64 { return float64(s.authz.CacheLen()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "extauthz_ready",
+			Help: "1 when the service is ready to answer checks.",
+		}, func() float64 {
+			if s.Ready() {
+				return 1
+			}
+			return 0
+		}),
+	)
 }
 
 func (s *Server) listen() error {
