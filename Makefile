@@ -54,9 +54,11 @@ fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	./scripts/fuzz.sh $(or $(FUZZTIME),20s)
 
 .PHONY: lint
-lint: proto-check ## gofmt, go vet, and generated code up to date
+lint: proto-check ## gofmt, go vet, staticcheck (pinned in go.mod), and generated code up to date
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@echo "staticcheck (the first run builds it and takes a few minutes)"
+	$(GO) tool staticcheck ./...
 
 .PHONY: fmt
 fmt: ## gofmt every Go file

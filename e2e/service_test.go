@@ -266,8 +266,10 @@ func decode(t *testing.T, resp *authv3.CheckResponse) result {
 	}
 	for _, o := range opts {
 		name := strings.ToLower(o.GetHeader().GetKey())
-		if o.GetAppend() == nil || o.GetAppend().GetValue() {
-			t.Errorf("header %q: append = %v, want explicitly false", name, o.GetAppend())
+		//lint:ignore SA1019 the test checks the deprecated append field because the service sets it explicitly
+		appendOpt := o.GetAppend()
+		if appendOpt == nil || appendOpt.GetValue() {
+			t.Errorf("header %q: append = %v, want explicitly false", name, appendOpt)
 		}
 		if _, dup := r.headers[name]; dup {
 			t.Errorf("header %q set twice", name)

@@ -60,13 +60,9 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 
 	keys := jwks.New(jwks.Options{FetchTimeout: *fetchTimeout, AllowHTTP: *allowHTTP, Logger: log.Named("jwks")})
 	defer keys.Close()
-	sources := snap.KeySources()
-	keys.Sync(sources)
-	wctx, cancel := context.WithTimeout(ctx, *fetchTimeout+time.Second)
-	if err := keys.Wait(wctx, sources); err != nil {
+	if err := keys.Prepare(ctx, snap.KeySources(), nil, *fetchTimeout+time.Second); err != nil {
 		log.Warn("not every key set loaded", zap.Error(err))
 	}
-	cancel()
 
 	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
 		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{

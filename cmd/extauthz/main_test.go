@@ -125,7 +125,7 @@ func TestValidate(t *testing.T) {
 	bad := writeFile(t, "bad.yaml", invalidPolicy)
 
 	code, out, _ := runCLI(t, "validate", "--config", good)
-	if code != exitOK || !strings.Contains(out, "ok: 2 routes, 1 authorizers, 1 key sources") {
+	if code != exitOK || !strings.Contains(out, "ok: 2 routes, 1 authorizer, 1 key source\n") || strings.Contains(out, "warning") {
 		t.Fatalf("valid policy: exit %d, %q", code, out)
 	}
 
@@ -145,13 +145,33 @@ func TestValidate(t *testing.T) {
 			t.Errorf("problems lack %s\ngot:\n%s", want, out)
 		}
 	}
-	if !strings.Contains(errs, "problem(s)") {
+	if !strings.Contains(errs, "bad.yaml: 5 problems") {
 		t.Errorf("stderr summary missing: %q", errs)
 	}
 
 	code, out, _ = runCLI(t, "validate", "--config", filepath.Join(t.TempDir(), "missing.yaml"))
 	if code != exitFail || !strings.Contains(out, "missing.yaml") {
 		t.Fatalf("missing file: exit %d, %q", code, out)
+	}
+}
+
+// TestValidateWarnings: warnings are printed with their place and do not
+// fail validation; counts are in the right number.
+func TestValidateWarnings(t *testing.T) {
+	p := writeFile(t, "warn.yaml", `apiVersion: cognito-extauthz/v1
+authorizers:
+  spare:
+    userPools: [{ userPoolId: us-east-1_abc }]
+routes:
+  - name: health
+    match: { path: /health }
+    authorization: none
+`)
+	code, out, _ := runCLI(t, "validate", "--config", p)
+	want := "warning: " + p + `:3:3: authorizers.spare: no route uses authorizer "spare": it checks nothing and its keys are not fetched` + "\n" +
+		p + ": ok: 1 route, 1 authorizer, 0 key sources\n"
+	if code != exitOK || out != want {
+		t.Fatalf("exit %d, output:\n%s\nwant:\n%s", code, out, want)
 	}
 }
 

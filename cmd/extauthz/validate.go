@@ -30,13 +30,27 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 			for _, p := range probs {
 				fmt.Fprintln(stdout, p.String())
 			}
-			fmt.Fprintf(stderr, "%s: %d problem(s)\n", *configPath, len(probs))
+			fmt.Fprintf(stderr, "%s: %s\n", *configPath, count(len(probs), "problem", "problems"))
 			return exitFail
 		}
 		fmt.Fprintf(stdout, "%s: %v\n", *configPath, err)
 		return exitFail
 	}
-	fmt.Fprintf(stdout, "%s: ok: %d routes, %d authorizers, %d key sources\n",
-		*configPath, len(snap.Routes()), len(snap.Authorizers()), len(snap.KeySources()))
+	// Warnings do not fail validation: the policy is valid as written.
+	for _, w := range snap.Warnings() {
+		fmt.Fprintln(stdout, "warning: "+w.String())
+	}
+	fmt.Fprintf(stdout, "%s: ok: %s, %s, %s\n", *configPath,
+		count(len(snap.Routes()), "route", "routes"),
+		count(len(snap.Authorizers()), "authorizer", "authorizers"),
+		count(len(snap.KeySources()), "key source", "key sources"))
 	return exitOK
+}
+
+// count renders n with the noun in the right number: 1 route, 2 routes.
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

@@ -119,10 +119,7 @@ func Keys(t testing.TB, snap *policy.Snapshot, opts jwks.Options) *jwks.Cache {
 	t.Helper()
 	c := jwks.New(opts)
 	t.Cleanup(c.Close)
-	c.Sync(snap.KeySources())
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.Wait(ctx, snap.KeySources()); err != nil {
+	if err := c.Prepare(context.Background(), snap.KeySources(), nil, 10*time.Second); err != nil {
 		t.Fatalf("load test keys: %v", err)
 	}
 	return c

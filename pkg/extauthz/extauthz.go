@@ -145,6 +145,7 @@ func headerOptions[H any](hs []H, kv func(H) (string, string)) []*corev3.HeaderV
 	for i, h := range hs {
 		values[i].Key, values[i].Value = kv(h)
 		slab[i].Header = &values[i]
+		//lint:ignore SA1019 append is deprecated in favour of append_action, but Envoy releases disagree on the default, so it is set explicitly
 		slab[i].Append = appendFalse
 		opts[i] = &slab[i]
 	}

@@ -107,6 +107,7 @@ func FuzzCheck(f *testing.F) {
 		set := map[string]bool{}
 		for _, h := range resp.GetOkResponse().GetHeaders() {
 			set[h.GetHeader().GetKey()] = true
+			//lint:ignore SA1019 the test checks the deprecated append field because the service sets it explicitly
 			if h.GetAppend() == nil || h.GetAppend().GetValue() {
 				t.Fatalf("header %s without append=false", h.GetHeader().GetKey())
 			}

@@ -214,9 +214,11 @@ func headerOptions(t testing.TB, opts []*corev3.HeaderValueOption) map[string]st
 	out := make(map[string]string, len(opts))
 	for _, o := range opts {
 		name := o.GetHeader().GetKey()
-		if o.GetAppend() == nil {
+		//lint:ignore SA1019 the test checks the deprecated append field because the service sets it explicitly
+		appendOpt := o.GetAppend()
+		if appendOpt == nil {
 			t.Errorf("header %q: append is unset (must be explicitly false)", name)
-		} else if o.GetAppend().GetValue() {
+		} else if appendOpt.GetValue() {
 			t.Errorf("header %q: append is true (must be false)", name)
 		}
 		if o.GetAppendAction() != corev3.HeaderValueOption_APPEND_IF_EXISTS_OR_ADD {

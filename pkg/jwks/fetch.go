@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -64,10 +63,8 @@ func resultOf(err error) string {
 	return resultNetwork
 }
 
-// checkSource says whether src may be loaded at all. Only https URLs are
-// fetched, except http to a loopback host (a local emulator or sidecar) or
-// when the operator allowed http. URLs with credentials are refused: the URL
-// is a log field and a metric label.
+// checkSource says whether src may be loaded at all: a file, or a URL
+// that CheckURL accepts.
 func checkSource(src Source, allowHTTP bool) error {
 	switch {
 	case src.URL != "" && src.File != "":
@@ -77,38 +74,7 @@ func checkSource(src Source, allowHTTP bool) error {
 	case src.URL == "":
 		return errors.New("source names neither a URL nor a file")
 	}
-	u, err := url.Parse(src.URL)
-	if err != nil {
-		return fmt.Errorf("parse URL: %w", err)
-	}
-	if u.User != nil {
-		return errors.New("URL carries credentials")
-	}
-	if u.Opaque != "" || u.Hostname() == "" {
-		return errors.New("URL has no host")
-	}
-	switch u.Scheme {
-	case "https":
-		return nil
-	case "http":
-		if allowHTTP || isLoopbackHost(u.Hostname()) {
-			return nil
-		}
-		return fmt.Errorf("http to non-loopback host %q is not allowed (use https, or allow http explicitly)", u.Hostname())
-	default:
-		return fmt.Errorf("URL scheme %q is not https", u.Scheme)
-	}
-}
-
-// isLoopbackHost reports whether host is localhost or a loopback IP literal
-// (127.0.0.0/8, ::1, or either mapped into IPv6). Names other than localhost
-// are not resolved: what they resolve to can change after the check.
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	addr, err := netip.ParseAddr(host)
-	return err == nil && addr.Unmap().IsLoopback()
+	return CheckURL(src.URL, allowHTTP)
 }
 
 // sourceLabel is how src appears in logs and metric labels: its String,

@@ -33,21 +33,23 @@ func TestCheckSource(t *testing.T) {
 		{name: "http non-loopback allowed explicitly", src: Source{URL: "http://10.0.0.7/jwks.json"}, allowHTTP: true},
 		{name: "scheme in upper case", src: Source{URL: "HTTPS://idp.example.com/jwks.json"}},
 
-		{name: "http non-loopback", src: Source{URL: "http://10.0.0.7/jwks.json"}, wantErr: "not allowed"},
-		{name: "http public name", src: Source{URL: "http://idp.example.com/jwks.json"}, wantErr: "not allowed"},
-		{name: "http name that merely starts with 127", src: Source{URL: "http://127.0.0.1.nip.io/jwks.json"}, wantErr: "not allowed"},
-		{name: "http localhost subdomain", src: Source{URL: "http://evil.localhost/jwks.json"}, wantErr: "not allowed"},
-		{name: "http hex loopback", src: Source{URL: "http://0x7f.0.0.1/jwks.json"}, wantErr: "not allowed"},
-		{name: "http short loopback", src: Source{URL: "http://127.1/jwks.json"}, wantErr: "not allowed"},
-		{name: "http unspecified", src: Source{URL: "http://0.0.0.0/jwks.json"}, wantErr: "not allowed"},
-		{name: "ftp", src: Source{URL: "ftp://idp.example.com/jwks.json"}, wantErr: "not https"},
-		{name: "file URL", src: Source{URL: "file:///etc/passwd"}, wantErr: "no host"},
-		{name: "no scheme", src: Source{URL: "idp.example.com/jwks.json"}, wantErr: "no host"},
+		{name: "http non-loopback", src: Source{URL: "http://10.0.0.7/jwks.json"}, wantErr: "not loopback"},
+		{name: "http public name", src: Source{URL: "http://idp.example.com/jwks.json"}, wantErr: "not loopback"},
+		{name: "http name that merely starts with 127", src: Source{URL: "http://127.0.0.1.nip.io/jwks.json"}, wantErr: "not loopback"},
+		{name: "http localhost subdomain", src: Source{URL: "http://evil.localhost/jwks.json"}, wantErr: "not loopback"},
+		{name: "http hex loopback", src: Source{URL: "http://0x7f.0.0.1/jwks.json"}, wantErr: "not loopback"},
+		{name: "http short loopback", src: Source{URL: "http://127.1/jwks.json"}, wantErr: "not loopback"},
+		{name: "http unspecified", src: Source{URL: "http://0.0.0.0/jwks.json"}, wantErr: "not loopback"},
+		{name: "ftp", src: Source{URL: "ftp://idp.example.com/jwks.json"}, wantErr: "must use https"},
+		{name: "file URL", src: Source{URL: "file:///etc/passwd"}, wantErr: "must use https"},
+		{name: "no scheme", src: Source{URL: "idp.example.com/jwks.json"}, wantErr: "must be absolute"},
 		{name: "no host", src: Source{URL: "https:///jwks.json"}, wantErr: "no host"},
-		{name: "opaque", src: Source{URL: "https:idp.example.com"}, wantErr: "no host"},
-		{name: "credentials", src: Source{URL: "https://user:secret@idp.example.com/jwks.json"}, wantErr: "credentials"},
-		{name: "unparsable", src: Source{URL: "https://idp.example.com/%zz"}, wantErr: "parse URL"},
+		{name: "opaque", src: Source{URL: "https:idp.example.com"}, wantErr: "must be absolute"},
+		{name: "credentials", src: Source{URL: "https://user:secret@idp.example.com/jwks.json"}, wantErr: "must not carry user information"},
+		{name: "unparsable", src: Source{URL: "https://idp.example.com/%zz"}, wantErr: "is not a URL"},
 		{name: "empty", src: Source{}, wantErr: "neither"},
+		{name: "fragment", src: Source{URL: "https://idp.example.com/jwks.json#k"}, wantErr: "fragment"},
+		{name: "control character", src: Source{URL: "https://idp.example.com/\x00"}, wantErr: "control characters"},
 		{name: "both", src: Source{URL: "https://idp.example.com/jwks.json", File: "/k.json"}, wantErr: "both"},
 	}
 	for _, tt := range tests {
@@ -61,6 +63,9 @@ func TestCheckSource(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Fatalf("err = %v shows the URL's password", err)
 			}
 		})
 	}
@@ -123,7 +128,7 @@ func TestHTTPToNonLoopbackHost(t *testing.T) {
 			t.Errorf("server hits = %d", got)
 		}
 		st := tc.status(t, src)
-		if st.Loaded || !strings.Contains(st.LastError, "not allowed") {
+		if st.Loaded || !strings.Contains(st.LastError, "not loopback") {
 			t.Errorf("status = %+v", st)
 		}
 		if tc.Ready() {

@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/token"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/token/alg"
 )
 
 // fingerprint hashes everything in c that affects whether a token
@@ -29,7 +30,7 @@ func fingerprint(c *token.Config) [32]byte {
 	set(h, c.ClientIDs)
 	algs := c.Algorithms
 	if len(algs) == 0 {
-		algs = []string{"RS256"}
+		algs = []string{alg.Default}
 	}
 	set(h, algs)
 	num(h, uint64(c.ClockSkew))

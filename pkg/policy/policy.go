@@ -213,6 +213,7 @@ type Snapshot struct {
 	authorizers    []*Authorizer
 	responses      map[string]GatewayResponse
 	digest         string
+	warnings       Problems
 }
 
 // RouteByName returns the route with the given name, as Envoy names it in
@@ -261,6 +262,11 @@ func (s *Snapshot) GatewayResponse(kind ResponseKind) GatewayResponse {
 	}
 	return s.responses[fallback]
 }
+
+// Warnings returns what the policy's lints found valid but probably not
+// meant, in file order, in the same file:line:col form as problems. The
+// slice is shared and must not be modified.
+func (s *Snapshot) Warnings() Problems { return s.warnings }
 
 // Digest returns the SHA-256 of the policy's source bytes in hex, so a
 // reload can be logged with what was loaded.

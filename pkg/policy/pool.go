@@ -3,7 +3,6 @@ package policy
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -134,41 +133,6 @@ func checkIssuer(s string) error {
 		return fmt.Errorf("issuer %q must not have a query or fragment", s)
 	}
 	return nil
-}
-
-// checkJWKSURL accepts an absolute https URL, or http on a loopback host,
-// or any http URL when allowHTTP.
-func checkJWKSURL(s string, allowHTTP bool) error {
-	if strings.TrimSpace(s) != s || hasControl(s) || strings.ContainsAny(s, " \t") {
-		return errors.New("JWKS URL must not contain whitespace or control characters")
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Errorf("JWKS URL %q is not a URL: %w", s, err)
-	}
-	switch {
-	case !u.IsAbs() || u.Opaque != "":
-		return fmt.Errorf("JWKS URL %q must be absolute (https://host/path)", s)
-	case u.Scheme != "https" && u.Scheme != "http":
-		return fmt.Errorf("JWKS URL %q must use https", s)
-	case u.Host == "" || u.Hostname() == "":
-		return fmt.Errorf("JWKS URL %q has no host", s)
-	case u.User != nil:
-		return fmt.Errorf("JWKS URL %q must not carry user information", s)
-	case u.Fragment != "" || strings.Contains(s, "#"):
-		return fmt.Errorf("JWKS URL %q must not have a fragment", s)
-	case u.Scheme == "http" && !allowHTTP && !isLoopback(u.Hostname()):
-		return fmt.Errorf("JWKS URL %q uses plain http to a host that is not loopback: keys fetched in clear text can be replaced in flight; use https, or allow http JWKS explicitly", s)
-	}
-	return nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.Unmap().IsLoopback()
 }
 
 func hasControl(s string) bool {

@@ -2,12 +2,17 @@ package policy
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+
+	"go.yaml.in/yaml/v4"
 )
 
-// Problem is one thing wrong with a policy file, with its place.
+// Problem is one thing wrong with a policy file, with its place. The same
+// type carries warnings (Snapshot.Warnings): valid, but probably not what
+// the author meant.
 type Problem struct {
 	File   string
 	Line   int // 1-based; 0 when unknown
@@ -63,4 +68,32 @@ func sortProblems(ps Problems) {
 	slices.SortStableFunc(ps, func(a, b Problem) int {
 		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
 	})
+}
+
+// reporter collects the problems (which fail the policy) and the warnings
+// (which do not) of one file, in the order they are found.
+type reporter struct {
+	file  string
+	probs Problems
+	warns Problems
+}
+
+func (r *reporter) add(p Problem) { r.probs = append(r.probs, p) }
+
+func (r *reporter) at(n *yaml.Node, path, format string, args []any) Problem {
+	p := Problem{File: r.file, Path: path, Message: fmt.Sprintf(format, args...)}
+	if n != nil {
+		p.Line, p.Column = n.Line, n.Column
+	}
+	return p
+}
+
+// problemf reports a problem at node n (nil when it has no place).
+func (r *reporter) problemf(n *yaml.Node, path, format string, args ...any) {
+	r.add(r.at(n, path, format, args))
+}
+
+// warnf reports a warning: something valid but probably not meant.
+func (r *reporter) warnf(n *yaml.Node, path, format string, args ...any) {
+	r.warns = append(r.warns, r.at(n, path, format, args))
 }

@@ -101,18 +101,7 @@ func New(cfg Config) (*Server, error) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	s.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "extauthz_policy_reloads_total",
-		Help: "Policy reload attempts by result (success|failure|unchanged).",
-	}, []string{"result"})
-	s.lastLoad = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "extauthz_policy_last_reload_success_timestamp_seconds",
-		Help: "When the policy in force was loaded.",
-	})
-	s.registry.MustRegister(s.reloads, s.lastLoad)
-	for _, r := range []string{"success", "failure", "unchanged"} {
-		s.reloads.WithLabelValues(r)
-	}
+	s.registerPolicyMetrics()
 
 	snap := cfg.Snapshot
 	if cfg.PolicyPath != "" {
@@ -127,27 +116,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.snap.Store(snap)
 	s.lastLoad.SetToCurrentTime()
+	logWarnings(s.log, snap)
 
 	jopts := cfg.JWKS
 	jopts.Logger = log.Named("jwks")
 	jopts.Registerer = s.registry
 	s.keys = jwks.New(jopts)
 	s.authz = authz.New(s.keys, authz.Options{CacheSize: cfg.TokenCacheSize, Timeout: cfg.CheckTimeout})
-	s.registry.MustRegister(
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "extauthz_token_cache_entries",
-			Help: "Verified tokens currently cached.",
-		}, func() float64 { return float64(s.authz.CacheLen()) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "extauthz_ready",
-			Help: "1 when the service is ready to answer checks.",
-		}, func() float64 {
-			if s.Ready() {
-				return 1
-			}
-			return 0
-		}),
-	)
+	s.registerServiceGauges()
 
 	s.grpc = grpc.NewServer(
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
@@ -194,6 +170,42 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// registerPolicyMetrics registers the reload counter (every result label
+// present from the start) and the last-load timestamp.
+func (s *Server) registerPolicyMetrics() {
+	s.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "extauthz_policy_reloads_total",
+		Help: "Policy reload attempts by result (success|failure|unchanged).",
+	}, []string{"result"})
+	s.lastLoad = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "extauthz_policy_last_reload_success_timestamp_seconds",
+		Help: "When the policy in force was loaded.",
+	})
+	s.registry.MustRegister(s.reloads, s.lastLoad)
+	for _, r := range []string{"success", "failure", "unchanged"} {
+		s.reloads.WithLabelValues(r)
+	}
+}
+
+// registerServiceGauges registers the gauges read at scrape time.
+func (s *Server) registerServiceGauges() {
+	s.registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "extauthz_token_cache_entries",
+			Help: "Verified tokens currently cached.",
+		}, func() float64 { return float64(s.authz.CacheLen()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "extauthz_ready",
+			Help: "1 when the service is ready to answer checks.",
+		}, func() float64 {
+			if s.Ready() {
+				return 1
+			}
+			return 0
+		}),
+	)
 }
 
 func (s *Server) listen() error {
@@ -312,11 +324,8 @@ func (s *Server) Run(ctx context.Context) error {
 // becomeReady waits for the first policy's keys, then turns health on.
 func (s *Server) becomeReady(ctx context.Context) {
 	sources := s.snap.Load().KeySources()
-	s.keys.Sync(sources)
 	for {
-		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := s.keys.Wait(wctx, sources)
-		cancel()
+		err := s.keys.Prepare(ctx, sources, nil, 30*time.Second)
 		if err == nil {
 			break
 		}
@@ -359,18 +368,16 @@ func (s *Server) Reload() {
 	// Fetch the new policy's keys before it takes effect, while keeping
 	// the old sources for checks still running on the old snapshot.
 	newSources := next.KeySources()
-	s.keys.Sync(union(cur.KeySources(), newSources))
 	wait := s.cfg.JWKS.FetchTimeout
 	if wait <= 0 {
 		wait = 5 * time.Second
 	}
-	wctx, cancel := context.WithTimeout(context.Background(), wait+time.Second)
-	if err := s.keys.Wait(wctx, newSources); err != nil {
+	if err := s.keys.Prepare(context.Background(), newSources, cur.KeySources(), wait+time.Second); err != nil {
 		// The policy is valid; an unreachable key set is an operational
 		// problem confined to the routes that use it (they fail closed).
 		s.log.Warn("new policy's jwks not all loaded; applying it anyway", zap.Error(err))
 	}
-	cancel()
+	logWarnings(s.log, next)
 	s.snap.Store(next)
 	s.keys.Sync(newSources)
 	s.reloads.WithLabelValues("success").Inc()
@@ -380,20 +387,6 @@ func (s *Server) Reload() {
 		zap.String("previous_digest", cur.Digest()),
 		zap.String("policy_digest", next.Digest()),
 		zap.Int("routes", len(next.Routes())))
-}
-
-func union(a, b []jwks.Source) []jwks.Source {
-	seen := make(map[jwks.Source]bool, len(a)+len(b))
-	out := make([]jwks.Source, 0, len(a)+len(b))
-	for _, list := range [][]jwks.Source{a, b} {
-		for _, src := range list {
-			if !seen[src] {
-				seen[src] = true
-				out = append(out, src)
-			}
-		}
-	}
-	return out
 }
 
 func (s *Server) shutdown() {
@@ -429,4 +422,12 @@ func (s *Server) shutdown() {
 	}
 	s.keys.Close()
 	s.log.Info("stopped")
+}
+
+// logWarnings logs what the policy's lints found valid but probably not
+// meant, one line each, at load and at every reload.
+func logWarnings(log *zap.Logger, snap *policy.Snapshot) {
+	for _, w := range snap.Warnings() {
+		log.Warn("policy warning", zap.String("digest", snap.Digest()), zap.String("warning", w.String()))
+	}
 }

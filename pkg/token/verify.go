@@ -14,6 +14,7 @@ import (
 
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/token/alg"
 )
 
 // Keys finds one verification key by kid in one key source. *jwks.Cache
@@ -39,18 +40,17 @@ func NewVerifier(keys Keys, now func() time.Time) *Verifier {
 	return &Verifier{keys: keys, now: now}
 }
 
-// rsaAlgs are the only algorithms a token may name: Cognito signs with RS256,
-// and an operator may widen the list to other RSA algorithms. none, every
-// HMAC algorithm (the RS256/HS256 key-confusion attack) and everything else
-// are refused whatever the Config says.
-var rsaAlgs = map[string]jwa.SignatureAlgorithm{
-	"RS256": jwa.RS256(),
-	"RS384": jwa.RS384(),
-	"RS512": jwa.RS512(),
-	"PS256": jwa.PS256(),
-	"PS384": jwa.PS384(),
-	"PS512": jwa.PS512(),
-}
+// rsaAlgs maps each algorithm of alg.RSA, the only ones a token may name,
+// to its jwx verifier.
+var rsaAlgs = func() map[string]jwa.SignatureAlgorithm {
+	m := map[string]jwa.SignatureAlgorithm{}
+	for _, name := range alg.RSA() {
+		if a, ok := jwa.LookupSignatureAlgorithm(name); ok {
+			m[name] = a
+		}
+	}
+	return m
+}()
 
 // forbiddenHeaders are JOSE header parameters that would change how the
 // token is verified or decoded (keys or certificates supplied by the token,
@@ -91,31 +91,9 @@ func (v *Verifier) Verify(ctx context.Context, cfg *Config, raw string) (*Claims
 	hdrJSON, payJSON, sig := seg[0], seg[1], seg[2]
 
 	// Step 1: JOSE header.
-	hdr, err := parseObject(hdrJSON)
+	algName, kid, err := checkHeader(cfg, hdrJSON)
 	if err != nil {
-		return nil, reason.Wrap(reason.TokenMalformed, "header", err)
-	}
-	algName, ok := hdr["alg"].(string)
-	if !ok {
-		return nil, reason.New(reason.AlgNotAllowed, "header alg is missing or not a string")
-	}
-	alg, ok := rsaAlgs[algName]
-	if !ok || !algAllowed(cfg.Algorithms, algName) {
-		return nil, reason.New(reason.AlgNotAllowed, fmt.Sprintf("header alg %q is not allowed", clip(algName)))
-	}
-	kid, ok := hdr["kid"].(string)
-	if !ok || kid == "" {
-		return nil, reason.New(reason.KidMissing, "header kid is missing, empty or not a string")
-	}
-	for _, name := range forbiddenHeaders {
-		if _, present := hdr[name]; present {
-			return nil, reason.New(reason.HeaderInvalid, fmt.Sprintf("header parameter %q is not accepted", name))
-		}
-	}
-	if typ, present := hdr["typ"]; present {
-		if _, ok := typ.(string); !ok {
-			return nil, reason.New(reason.HeaderInvalid, "header typ is not a string")
-		}
+		return nil, err
 	}
 
 	// Step 2: payload JSON and the issuer, before any key lookup, so an
@@ -146,14 +124,14 @@ func (v *Verifier) Verify(ctx context.Context, cfg *Config, raw string) (*Claims
 	}
 	// The key set admits only such keys; checked again because a weak key
 	// here would make every later check meaningless.
-	if key.Public.N == nil || key.Public.N.BitLen() < 2048 || key.Public.E != 65537 {
+	if jwks.CheckKey(key.Public) != nil {
 		return nil, reason.New(reason.Internal, fmt.Sprintf("key for kid %q of pool %s is not an acceptable RSA key", clip(kid), pool.ID))
 	}
 
 	// Step 4: the signature, before any claim is trusted.
 	// The signing input is the first two segments as sent; they are
 	// canonical, so they are also the only encoding of what was parsed.
-	verifier, err := jws.VerifierFor(alg)
+	verifier, err := jws.VerifierFor(rsaAlgs[algName])
 	if err != nil {
 		return nil, reason.Wrap(reason.Internal, fmt.Sprintf("no verifier for %s", algName), err)
 	}
@@ -265,11 +243,42 @@ func isIntegerLiteral(s string) bool {
 	return s != ""
 }
 
-func algAllowed(allowed []string, alg string) bool {
+func algAllowed(allowed []string, name string) bool {
 	if len(allowed) == 0 {
-		return alg == "RS256"
+		return name == alg.Default
 	}
-	return slices.Contains(allowed, alg)
+	return slices.Contains(allowed, name)
+}
+
+// checkHeader runs step 1: the JOSE header names an allowed RSA algorithm
+// and a kid, and nothing that would change how the token is verified.
+func checkHeader(cfg *Config, hdrJSON []byte) (algName, kid string, err error) {
+	hdr, err := parseObject(hdrJSON)
+	if err != nil {
+		return "", "", reason.Wrap(reason.TokenMalformed, "header", err)
+	}
+	algName, ok := hdr["alg"].(string)
+	if !ok {
+		return "", "", reason.New(reason.AlgNotAllowed, "header alg is missing or not a string")
+	}
+	if _, ok := rsaAlgs[algName]; !ok || !algAllowed(cfg.Algorithms, algName) {
+		return "", "", reason.New(reason.AlgNotAllowed, fmt.Sprintf("header alg %q is not allowed", clip(algName)))
+	}
+	kid, ok = hdr["kid"].(string)
+	if !ok || kid == "" {
+		return "", "", reason.New(reason.KidMissing, "header kid is missing, empty or not a string")
+	}
+	for _, name := range forbiddenHeaders {
+		if _, present := hdr[name]; present {
+			return "", "", reason.New(reason.HeaderInvalid, fmt.Sprintf("header parameter %q is not accepted", name))
+		}
+	}
+	if typ, present := hdr["typ"]; present {
+		if _, ok := typ.(string); !ok {
+			return "", "", reason.New(reason.HeaderInvalid, "header typ is not a string")
+		}
+	}
+	return algName, kid, nil
 }
 
 // poolFor returns the first pool that lists iss exactly, or nil.

@@ -85,8 +85,6 @@ func run(ctx context.Context, path string, poll time.Duration, logger *zap.Logge
 	}
 	w := &watcher{path: abs, logger: logger, onChange: onChange, addErrs: map[string]string{}}
 
-	var events <-chan fsnotify.Event
-	var notifyErrs <-chan error
 	if !h.noNotify {
 		fsw, err := fsnotify.NewWatcher()
 		if err != nil {
@@ -94,7 +92,6 @@ func run(ctx context.Context, path string, poll time.Duration, logger *zap.Logge
 		} else {
 			defer fsw.Close() //nolint:errcheck // nothing useful to do with a close error on the way out
 			w.fsw = fsw
-			events, notifyErrs = fsw.Events, fsw.Errors
 		}
 	}
 	w.reconcile()
@@ -106,7 +103,17 @@ func run(ctx context.Context, path string, poll time.Duration, logger *zap.Logge
 	if h.ready != nil {
 		h.ready()
 	}
+	return w.loop(ctx, poll, h)
+}
 
+// loop reacts to notifications (debounced) and poll ticks until ctx ends.
+func (w *watcher) loop(ctx context.Context, poll time.Duration, h hooks) error {
+	abs, logger := w.path, w.logger
+	var events <-chan fsnotify.Event
+	var notifyErrs <-chan error
+	if w.fsw != nil {
+		events, notifyErrs = w.fsw.Events, w.fsw.Errors
+	}
 	var tick <-chan time.Time
 	if poll > 0 {
 		t := time.NewTicker(poll)

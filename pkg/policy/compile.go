@@ -1,0 +1,68 @@
+package policy
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
+)
+
+// compile builds the immutable Snapshot from a validated policy; it runs
+// only when validation found no problem. data is the source, for the
+// digest.
+func compile(v *validated, data []byte) *Snapshot {
+	s := &Snapshot{
+		byName:       make(map[string]*Route, len(v.routes)),
+		defaultAllow: v.defaultAllow,
+		responses:    v.responses,
+	}
+	sum := sha256.Sum256(data)
+	s.digest = hex.EncodeToString(sum[:])
+	var headers []string
+	for _, d := range v.routes {
+		s.routes = append(s.routes, d.r)
+		s.byName[d.r.Name] = d.r
+		for _, h := range d.r.ClaimHeaders {
+			headers = append(headers, h.Header)
+		}
+	}
+	s.index()
+	slices.Sort(headers)
+	s.claimHeaders = slices.Clip(slices.Compact(headers))
+	s.authorizers, s.keySources = compileAuthorizers(v.authorizers, s.routes)
+	return s
+}
+
+// compileAuthorizers fingerprints every authorizer and returns them sorted
+// by name, with the key sources of those a route uses. An unused
+// authorizer contributes no key source: one with an unreachable JWKS must
+// not hold readiness back.
+func compileAuthorizers(byName map[string]*Authorizer, routes []*Route) ([]*Authorizer, []jwks.Source) {
+	used := map[*Authorizer]bool{}
+	for _, r := range routes {
+		if r.Authorizer != nil {
+			used[r.Authorizer] = true
+		}
+	}
+	var azs []*Authorizer
+	var sources []jwks.Source
+	for _, az := range byName {
+		az.Fingerprint = fingerprint(az.Token)
+		azs = append(azs, az)
+		if !used[az] {
+			continue
+		}
+		for _, p := range az.Token.Pools {
+			sources = append(sources, p.Keys)
+		}
+	}
+	slices.SortFunc(azs, func(a, b *Authorizer) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(sources, compareSource)
+	return azs, slices.Compact(sources)
+}
+
+func compareSource(a, b jwks.Source) int {
+	return cmp.Or(cmp.Compare(a.URL, b.URL), cmp.Compare(a.File, b.File))
+}
