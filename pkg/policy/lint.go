@@ -10,6 +10,8 @@ type lint func(r *reporter, s *Snapshot, doc *document)
 // lints run in order on every policy that validated. Add a rule here.
 var lints = []lint{
 	unusedAuthorizers,
+	hostShadowed,
+	caseCollisions,
 }
 
 // unusedAuthorizers warns about an authorizer no route names: it checks
