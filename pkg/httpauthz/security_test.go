@@ -178,9 +178,9 @@ func TestForgedClaimHeaders(t *testing.T) {
 		})
 		t.Run(ep.name+"/claim absent from token", func(t *testing.T) {
 			wantAllow(t, f.do(t, ep.build("GET", "/pets", append(bearer(id), forged...))), allow{
-				route: "list-pets",
-				set:   map[string]string{"x-user-sub": "real-sub", "x-user-verified": ""},
-				empty: []string{"x-user-groups", "x-client-id", "x-user-email", "x-user-verified"},
+				route:  "list-pets",
+				set:    map[string]string{"x-user-sub": "real-sub", "x-user-verified": ""},
+				empty:  []string{"x-user-groups", "x-client-id", "x-user-email", "x-user-verified"},
 				remove: []string{"x-user-groups", "x-client-id", "x-user-email", "x-user-verified"},
 			})
 		})

@@ -149,9 +149,9 @@ func TestSection7Table(t *testing.T) {
 			empty: []string{"x-user-groups", "x-client-id"}, remove: []string{"x-user-groups", "x-client-id"},
 		}},
 		{name: "allowed access token", method: "DELETE", uri: "/pets/7", headers: bearer(access), allow: &allow{
-			route: "pet",
-			set:   map[string]string{"x-user-sub": sub, "x-client-id": testenv.ClientID},
-			empty: []string{"x-user-email", "x-user-groups", "x-user-verified"},
+			route:  "pet",
+			set:    map[string]string{"x-user-sub": sub, "x-client-id": testenv.ClientID},
+			empty:  []string{"x-user-email", "x-user-groups", "x-user-verified"},
 			remove: []string{"x-user-email", "x-user-groups", "x-user-verified"},
 		}},
 		{name: "none route", uri: "/health", allow: &allow{route: "health", empty: allClaims, remove: allClaims}},
