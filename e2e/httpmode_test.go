@@ -54,6 +54,28 @@ func TestHTTPModeBehindProxies(t *testing.T) {
 	}
 }
 
+// TestNginxOtherStatuses: nginx answers any auth status but 2xx/401/403
+// with 500, as the README says; it is still a denial, the request never
+// reaches the upstream, and x-extauthz-reason still reaches the client.
+func TestNginxOtherStatuses(t *testing.T) {
+	requireE2E(t)
+	up := newRecorder(t)
+	for _, tt := range []struct {
+		status int
+		reason string
+	}{{503, "jwks_unavailable"}, {400, "request_invalid"}} {
+		t.Run(strconv.Itoa(tt.status), func(t *testing.T) {
+			authz := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("x-extauthz-reason", tt.reason)
+				w.WriteHeader(tt.status)
+			}))
+			t.Cleanup(authz.Close)
+			base := startNginx(t, authz.Listener.Addr().String(), up.addr)
+			runProxyCase(t, base, up, proxyCase{path: "/pets", status: 500, reason: tt.reason}, false)
+		})
+	}
+}
+
 type proxyCase struct {
 	name    string
 	method  string
