@@ -15,6 +15,7 @@ import (
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/server"
 )
 
@@ -45,6 +46,62 @@ func TestHTTPAuthzServesAndDrains(t *testing.T) {
 		t.Fatalf("HTTP decision not in /metrics:\n%s", grepLines(body, "extauthz_checks_total"))
 	}
 	r.stop(t)
+	if c, err := net.DialTimeout("tcp", r.srv.HTTPAuthzAddr(), time.Second); err == nil {
+		c.Close()
+		t.Fatal("HTTP authz port still accepting after shutdown")
+	}
+}
+
+// TestHTTPAuthzShutdownDrains: on shutdown /readyz turns 503, an HTTP
+// authorization request already in flight still gets its answer (a 503
+// here: its key refetch times out; never dropped, never an allow), and
+// the listener then closes.
+func TestHTTPAuthzShutdownDrains(t *testing.T) {
+	env := testenv.New(t)
+	r := start(t, server.Config{
+		Snapshot:      env.Policy(t, testenv.Policy),
+		HTTPAuthzAddr: "127.0.0.1:0",
+		ShutdownDelay: 300 * time.Millisecond,
+		ShutdownGrace: 10 * time.Second,
+		JWKS:          jwks.Options{FetchTimeout: 800 * time.Millisecond, MinRefetchInterval: time.Millisecond},
+	})
+	eventually(t, 10*time.Second, "ready", r.srv.Ready)
+	env.SetMode(testenv.Hang)
+	kid, err := env.Issuer.AddKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := env.ID(t, issuer.TokenOptions{Header: map[string]any{"kid": kid}})
+	hits := env.Hits()
+	inflight := make(chan int, 1)
+	go func() {
+		c := &http.Client{Timeout: 30 * time.Second}
+		req, _ := http.NewRequest(http.MethodGet, "http://"+r.srv.HTTPAuthzAddr()+"/envoy/pets", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := c.Do(req)
+		if err != nil {
+			inflight <- 0
+			return
+		}
+		resp.Body.Close()
+		inflight <- resp.StatusCode
+	}()
+	eventually(t, 5*time.Second, "refetch in flight", func() bool { return env.Hits() > hits })
+
+	r.cancel()
+	eventually(t, 250*time.Millisecond, "/readyz 503 at once", func() bool {
+		code, _ := r.get(t, "/readyz")
+		return code == http.StatusServiceUnavailable
+	})
+	select {
+	case st := <-inflight:
+		if st != http.StatusServiceUnavailable {
+			t.Fatalf("in-flight HTTP authorization = %d, want 503", st)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("in-flight HTTP authorization never answered")
+	}
+	r.wait(t, 15*time.Second)
 	if c, err := net.DialTimeout("tcp", r.srv.HTTPAuthzAddr(), time.Second); err == nil {
 		c.Close()
 		t.Fatal("HTTP authz port still accepting after shutdown")
