@@ -77,7 +77,7 @@ func newFixture(t testing.TB, o fixtureOptions) *fixture {
 	})
 	h := httpauthz.New(httpauthz.Options{Snapshot: snapFn, Authorizer: az, Observer: edge, Logger: log.Named("http_authz")})
 	srv := httptest.NewUnstartedServer(nil)
-	srv.Config = httpauthz.NewServer(h, nil, log)
+	srv.Config = httpauthz.NewServer(h, log)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	f.url, f.addr = srv.URL, srv.Listener.Addr().String()

@@ -1,7 +1,6 @@
 package httpauthz
 
 import (
-	"crypto/tls"
 	"net/http"
 	"time"
 
@@ -27,15 +26,14 @@ const (
 )
 
 // NewServer returns the http.Server of the HTTP authorization listener with
-// its limits set. tlsConfig, when non-nil, is kept on the server for
-// serving TLS (a GetConfigForClient hook in it lets certificates rotate).
-func NewServer(h http.Handler, tlsConfig *tls.Config, log *zap.Logger) *http.Server {
+// its limits set. TLS, when wanted, is the listener's (pkg/server wraps it
+// with tls.NewListener), so the server itself never needs a certificate.
+func NewServer(h http.Handler, log *zap.Logger) *http.Server {
 	if log == nil {
 		log = zap.NewNop()
 	}
 	return &http.Server{
 		Handler:           h,
-		TLSConfig:         tlsConfig,
 		MaxHeaderBytes:    MaxHeaderBytes,
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,

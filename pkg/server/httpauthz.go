@@ -25,7 +25,7 @@ func (s *Server) newHTTPAuthz(edge *extauthz.Server) {
 		Observer:   edge,
 		Logger:     s.log.Named("http_authz"),
 	})
-	s.httpAuthz = httpauthz.NewServer(h, s.cfg.HTTPAuthzTLS, s.log.Named("http_authz"))
+	s.httpAuthz = httpauthz.NewServer(h, s.log.Named("http_authz"))
 }
 
 func (s *Server) listenHTTPAuthz() error {
