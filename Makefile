@@ -43,7 +43,7 @@ e2e: e2e-deps ## run only the end-to-end tests
 
 .PHONY: bench
 bench: ## in-process benchmarks of the hot path (see BENCHMARKS.md)
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./pkg/extauthz/ ./pkg/token/ ./pkg/policy/ ./internal/tokencache/ ./pkg/jwks/
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./pkg/extauthz/ ./pkg/httpauthz/ ./pkg/token/ ./pkg/policy/ ./internal/tokencache/ ./pkg/jwks/
 
 .PHONY: load
 load: ## load benchmark: ghz against a running `extauthz dev` (see BENCHMARKS.md)

@@ -3,8 +3,10 @@
 // operator or Envoy would, against real tokens minted by cognito-local (a
 // Cognito emulator installed from npm into this directory by
 // `make e2e-deps`), and, when tinyproxy is installed, a JWKS fetch over https
-// through a real forward proxy.
+// through a real forward proxy. The HTTP authorization mode runs behind the
+// real nginx and Caddy (Debian packages) with the shipped examples/ configs.
 //
-// Without cognito-local the tests skip, unless CI is set, where they fail:
-// CI must never pass by silently skipping them. `go test -short` skips them.
+// Without cognito-local, nginx or caddy the tests that need them skip,
+// unless CI is set, where they fail: CI must never pass by silently
+// skipping them. `go test -short` skips them.
 package e2e

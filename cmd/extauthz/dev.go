@@ -33,6 +33,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
 	var sf serverFlags
 	sf.register(fs, "127.0.0.1:9001", "127.0.0.1:9002", "console", true)
+	sf.registerHTTPAuthz(fs, "127.0.0.1:9003")
 	ttl := fs.Duration("token-ttl", time.Hour, "lifetime of the sample tokens")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
@@ -94,6 +95,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		})
 		if err == nil {
 			printDevBanner(stdout, srv.GRPCAddr(), srv.AdminAddr(), issURL, id, access, *ttl)
+			printHTTPAuthzBanner(stdout, srv.HTTPAuthzAddr())
 		}
 	}
 	if err != nil {
@@ -221,4 +223,17 @@ Denied, 403 group_missing (the demo user is not in group admins):
 More tokens: curl 'http://%[2]s/dev/token?type=access&scope=pets/admin'   (type=id|access, scope, groups, sub, ttl)
 
 `, grpcAddr, adminAddr, issURL, ttl, id, access, grpcurl("/pets", "ID_TOKEN"), grpcurl("/pets", ""))
+}
+
+// printHTTPAuthzBanner shows the HTTP authorization mode, when it is on.
+func printHTTPAuthzBanner(w io.Writer, addr string) {
+	if addr == "" {
+		return
+	}
+	fmt.Fprintf(w, `HTTP authorization mode: http://%[1]s   (/envoy/<path>, /auth, /nginx; 200 allows, anything else denies)
+  curl -i -H "Authorization: Bearer $ID_TOKEN" http://%[1]s/envoy/pets
+  curl -i -H "X-Forwarded-Method: GET" -H "X-Forwarded-Uri: /pets" -H "Authorization: Bearer $ID_TOKEN" http://%[1]s/auth
+  curl -i -H "X-Original-Method: GET" -H "X-Original-URI: /pets" http://%[1]s/nginx   (401 token_missing)
+
+`, addr)
 }

@@ -400,11 +400,12 @@ func waitReady(t *testing.T, p *process, admin string) {
 func TestServeProcess(t *testing.T) {
 	env := testenv.New(t)
 	path := writeFile(t, "policy.yaml", env.Expand(testenv.Policy))
-	grpcAddr, adminAddr := freePort(t), freePort(t)
+	grpcAddr, adminAddr, httpAddr := freePort(t), freePort(t), freePort(t)
 	p := startProcess(t, []string{
 		"EXTAUTHZ_CONFIG=" + path,
 		"EXTAUTHZ_GRPC_ADDR=" + grpcAddr,
 		"EXTAUTHZ_ADMIN_ADDR=" + adminAddr,
+		"EXTAUTHZ_HTTP_AUTHZ_ADDR=" + httpAddr,
 		"EXTAUTHZ_LOG_LEVEL=debug",
 		"EXTAUTHZ_SHUTDOWN_GRACE=5s",
 	}, "serve")
@@ -418,6 +419,18 @@ func TestServeProcess(t *testing.T) {
 	code, out, _ = runCLI(t, "check", "--addr", grpcAddr, "--path", "/pets", "--token", id+"x")
 	if code != exitFail || !strings.Contains(out, `"reason": "token_malformed"`) {
 		t.Fatalf("check denied: exit %d\n%s", code, out)
+	}
+	// The HTTP authorization mode, on through the environment, makes the
+	// same decision (and its log lines are held to the same no-token rule).
+	if st, reason := httpAuthz(t, httpAddr, "/auth", map[string]string{
+		"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/pets", "Authorization": "Bearer " + id,
+	}); st != http.StatusOK {
+		t.Fatalf("http authz allowed: %d %s", st, reason)
+	}
+	if st, reason := httpAuthz(t, httpAddr, "/auth", map[string]string{
+		"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/pets", "Authorization": "Bearer " + id + "x",
+	}); st != http.StatusUnauthorized || reason != "token_malformed" {
+		t.Fatalf("http authz denied: %d %s", st, reason)
 	}
 
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -467,8 +480,9 @@ func TestServeBadPolicyExits(t *testing.T) {
 // its printed instructions: the sample tokens and check commands must do
 // what the banner says.
 func TestDevProcess(t *testing.T) {
-	grpcAddr, adminAddr := freePort(t), freePort(t)
-	p := startProcess(t, nil, "dev", "--grpc-addr", grpcAddr, "--admin-addr", adminAddr, "--log-level", "warn")
+	grpcAddr, adminAddr, httpAddr := freePort(t), freePort(t), freePort(t)
+	p := startProcess(t, nil, "dev", "--grpc-addr", grpcAddr, "--admin-addr", adminAddr,
+		"--http-authz-addr", httpAddr, "--log-level", "warn")
 	waitReady(t, p, adminAddr)
 
 	vars := map[string]string{}
@@ -509,6 +523,26 @@ func TestDevProcess(t *testing.T) {
 		}
 	}
 
+	// The banner's HTTP authorization mode lines do what they say.
+	if !strings.Contains(p.stdout.String(), "http://"+httpAddr+"/envoy/pets") {
+		t.Fatalf("dev banner lacks the HTTP mode:\n%s", p.stdout.String())
+	}
+	httpTests := []struct {
+		path    string
+		headers map[string]string
+		status  int
+		reason  string
+	}{
+		{"/envoy/pets", map[string]string{"Authorization": "Bearer " + id}, http.StatusOK, ""},
+		{"/auth", map[string]string{"X-Forwarded-Method": "GET", "X-Forwarded-Uri": "/pets", "Authorization": "Bearer " + id}, http.StatusOK, ""},
+		{"/nginx", map[string]string{"X-Original-Method": "GET", "X-Original-URI": "/pets"}, http.StatusUnauthorized, "token_missing"},
+	}
+	for _, tt := range httpTests {
+		if st, reason := httpAuthz(t, httpAddr, tt.path, tt.headers); st != tt.status || reason != tt.reason {
+			t.Errorf("HTTP %s: %d %q, want %d %q", tt.path, st, reason, tt.status, tt.reason)
+		}
+	}
+
 	// The mint endpoint makes tokens the policy accepts.
 	resp, err := http.Get("http://" + adminAddr + "/dev/token?type=access&scope=pets/admin")
 	if err != nil {
@@ -528,4 +562,24 @@ func TestDevProcess(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("bad mint request: %d", resp.StatusCode)
 	}
+}
+
+// httpAuthz asks the HTTP authorization listener at addr and returns the
+// status and x-extauthz-reason.
+func httpAuthz(t *testing.T, addr, path string, headers map[string]string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, resp.Header.Get("X-Extauthz-Reason")
 }

@@ -29,6 +29,14 @@ type serverFlags struct {
 	shutdownDelay       time.Duration
 	reloadInterval      time.Duration
 	reflection          bool
+	httpAuthzAddr       string
+}
+
+// registerHTTPAuthz adds --http-authz-addr with the command's default ("" is
+// off).
+func (f *serverFlags) registerHTTPAuthz(fs *flag.FlagSet, def string) {
+	fs.StringVar(&f.httpAuthzAddr, "http-authz-addr", def,
+		"HTTP authorization listen address (/envoy/<path>, /auth, /nginx for Envoy http_service, Traefik, Caddy, nginx); empty is off")
 }
 
 func (f *serverFlags) register(fs *flag.FlagSet, grpcAddr, adminAddr, logFormat string, reflection bool) {
@@ -83,6 +91,7 @@ func (f *serverFlags) config(log *zap.Logger) server.Config {
 		ShutdownDelay:  f.shutdownDelay,
 		ReloadInterval: f.reloadInterval,
 		Reflection:     f.reflection,
+		HTTPAuthzAddr:  f.httpAuthzAddr,
 		Logger:         log,
 	}
 }
@@ -91,6 +100,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var sf serverFlags
 	sf.register(fs, ":9001", ":9002", "json", false)
+	sf.registerHTTPAuthz(fs, "")
 	configPath := fs.String("config", "", "policy file (YAML, apiVersion cognito-extauthz/v1); required")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code

@@ -34,6 +34,12 @@ var (
 		`{"message":"Missing Authentication Token"}`, "", "MissingAuthenticationTokenException", policy.MissingAuthenticationToken}
 	classUnavailable = class{codes.Unavailable, http.StatusServiceUnavailable,
 		`{"message":"Service Unavailable"}`, "", "AuthorizerFailureException", policy.AuthorizerFailure}
+	// classBadRequest answers an authorization request that cannot be
+	// decided (the HTTP edge's forward-auth request without its original
+	// method or URI). It is the proxy's misconfiguration, not the client's
+	// denial, so no gatewayResponses kind restyles it.
+	classBadRequest = class{codes.InvalidArgument, http.StatusBadRequest,
+		`{"message":"Bad Request"}`, "", "BadRequestException", 0}
 )
 
 // classes maps every denial reason to its response. A code missing from
@@ -67,6 +73,8 @@ var classes = map[reason.Code]class{
 	reason.DeadlineExceeded: classUnavailable,
 	reason.Canceled:         classUnavailable,
 	reason.Internal:         classUnavailable,
+
+	reason.RequestInvalid: classBadRequest,
 }
 
 func classOf(code reason.Code) class {

@@ -279,6 +279,7 @@ func TestDenialForEveryReason(t *testing.T) {
 		{reason.DeadlineExceeded, codes.Unavailable, 503},
 		{reason.Canceled, codes.Unavailable, 503},
 		{reason.Internal, codes.Unavailable, 503},
+		{reason.RequestInvalid, codes.InvalidArgument, 400},
 		// An allow code reaching the deny path is a bug: it fails closed.
 		{reason.Allowed, codes.Unavailable, 503},
 	}

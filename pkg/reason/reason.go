@@ -56,6 +56,15 @@ const (
 	Internal         Code = "internal_error"    // a bug or an unexpected state; never an allow
 )
 
+// Codes for requests refused with 400: the authorization request itself
+// cannot be used, so there is nothing to decide on.
+const (
+	// RequestInvalid: an HTTP authorization request without its method or
+	// URI header, with one of them repeated, or otherwise unusable. Never an
+	// allow: a proxy that lost the original request must not get a yes.
+	RequestInvalid Code = "request_invalid"
+)
+
 // Error is a failure that carries its reason code. Detail is safe to log: it
 // never holds a token, a signature or a cookie.
 type Error struct {
@@ -105,5 +114,6 @@ func All() []Code {
 		ClientNotAllowed,
 		ScopeMissing, GroupMissing, ClaimMismatch, RouteNotFound, PathInvalid, HostInvalid,
 		JWKSUnavailable, DeadlineExceeded, Canceled, Internal,
+		RequestInvalid,
 	}
 }

@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,6 +50,16 @@ type Config struct {
 	GRPCListener  net.Listener
 	AdminListener net.Listener
 
+	// HTTPAuthzAddr, when set, serves the HTTP authorization mode
+	// (pkg/httpauthz) there; empty means off. HTTPAuthzListener, when set,
+	// is used instead of binding it.
+	HTTPAuthzAddr     string
+	HTTPAuthzListener net.Listener
+	// HTTPAuthzTLS, when non-nil, makes the HTTP authorization listener
+	// speak TLS with this config (set GetConfigForClient or GetCertificate
+	// in it to rotate certificates without a restart).
+	HTTPAuthzTLS *tls.Config
+
 	JWKS           jwks.Options // Logger and Registerer are filled in here
 	TokenCacheSize int
 	CheckTimeout   time.Duration
@@ -82,6 +93,10 @@ type Server struct {
 	registry *prometheus.Registry
 	reloads  *prometheus.CounterVec
 	lastLoad prometheus.Gauge
+
+	// httpAuthz and httpAuthzLis are nil when the HTTP mode is off.
+	httpAuthz    *http.Server
+	httpAuthzLis net.Listener
 
 	ready    atomic.Bool // latched once the first policy's keys are in
 	draining atomic.Bool
@@ -139,6 +154,7 @@ func New(cfg Config) (*Server, error) {
 		Metrics:    extauthz.NewMetrics(s.registry),
 	})
 	edge.Register(s.grpc)
+	s.newHTTPAuthz(edge)
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	s.health.SetServingStatus(authService, healthpb.HealthCheckResponse_NOT_SERVING)
@@ -223,6 +239,11 @@ func (s *Server) listen() error {
 			return fmt.Errorf("listen admin %s: %w", s.cfg.AdminAddr, err)
 		}
 	}
+	if err := s.listenHTTPAuthz(); err != nil {
+		_ = s.grpcLis.Close()
+		_ = s.adminLis.Close()
+		return err
+	}
 	return nil
 }
 
@@ -262,7 +283,7 @@ func (s *Server) handleReady(w http.ResponseWriter, _ *http.Request) {
 // NOT_SERVING, in-flight checks finish within ShutdownGrace, and Run
 // returns nil. It returns an error only when a server fails.
 func (s *Server) Run(ctx context.Context) error {
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() {
 		if err := s.grpc.Serve(s.grpcLis); err != nil {
 			errc <- fmt.Errorf("serve grpc: %w", err)
@@ -273,8 +294,10 @@ func (s *Server) Run(ctx context.Context) error {
 			errc <- fmt.Errorf("serve admin: %w", err)
 		}
 	}()
+	s.serveHTTPAuthz(errc)
 	s.log.Info("serving",
 		zap.String("grpc_addr", s.GRPCAddr()),
+		zap.String("http_authz_addr", s.HTTPAuthzAddr()),
 		zap.String("admin_addr", s.AdminAddr()),
 		zap.String("policy_digest", s.snap.Load().Digest()),
 		zap.Int("routes", len(s.snap.Load().Routes())))
@@ -394,18 +417,23 @@ func (s *Server) shutdown() {
 		zap.Duration("delay", s.cfg.ShutdownDelay), zap.Duration("grace", s.cfg.ShutdownGrace))
 	s.draining.Store(true)
 	s.health.Shutdown()
+	if s.httpAuthz != nil {
+		// Proxies with pooled connections move to another replica.
+		s.httpAuthz.SetKeepAlivesEnabled(false)
+	}
 	if s.cfg.ShutdownDelay > 0 {
 		time.Sleep(s.cfg.ShutdownDelay)
 	}
+	grace := s.cfg.ShutdownGrace
+	if grace <= 0 {
+		grace = 15 * time.Second
+	}
+	httpDone := s.shutdownHTTPAuthz(grace)
 	done := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()
 		close(done)
 	}()
-	grace := s.cfg.ShutdownGrace
-	if grace <= 0 {
-		grace = 15 * time.Second
-	}
 	t := time.NewTimer(grace)
 	select {
 	case <-done:
@@ -415,6 +443,7 @@ func (s *Server) shutdown() {
 		s.grpc.Stop()
 		<-done
 	}
+	<-httpDone
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.admin.Shutdown(ctx); err != nil {

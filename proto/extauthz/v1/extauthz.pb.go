@@ -93,6 +93,9 @@ const (
 	Reason_REASON_CANCELED Reason = 42
 	// 503: an unexpected state; never an allow.
 	Reason_REASON_INTERNAL_ERROR Reason = 43
+	// 400 (HTTP authorization mode only): the authorization request itself is
+	// unusable, e.g. a forward-auth request without its method or URI header.
+	Reason_REASON_REQUEST_INVALID Reason = 50
 )
 
 // Enum value maps for Reason.
@@ -125,6 +128,7 @@ var (
 		41: "REASON_DEADLINE_EXCEEDED",
 		42: "REASON_CANCELED",
 		43: "REASON_INTERNAL_ERROR",
+		50: "REASON_REQUEST_INVALID",
 	}
 	Reason_value = map[string]int32{
 		"REASON_UNSPECIFIED":        0,
@@ -154,6 +158,7 @@ var (
 		"REASON_DEADLINE_EXCEEDED":  41,
 		"REASON_CANCELED":           42,
 		"REASON_INTERNAL_ERROR":     43,
+		"REASON_REQUEST_INVALID":    50,
 	}
 )
 
@@ -574,7 +579,7 @@ const file_extauthz_v1_extauthz_proto_rawDesc = "" +
 	"\x04jwks\x18\r \x03(\v2\x1c.extauthz.v1.KeySourceStatusR\x04jwks\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xd9\x05\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xf5\x05\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eREASON_ALLOWED\x10\x01\x12\x1d\n" +
@@ -603,7 +608,8 @@ const file_extauthz_v1_extauthz_proto_rawDesc = "" +
 	"\x17REASON_JWKS_UNAVAILABLE\x10(\x12\x1c\n" +
 	"\x18REASON_DEADLINE_EXCEEDED\x10)\x12\x13\n" +
 	"\x0fREASON_CANCELED\x10*\x12\x19\n" +
-	"\x15REASON_INTERNAL_ERROR\x10+BKZIgithub.com/cognito-extauthz/cognito-extauthz/proto/extauthz/v1;extauthzv1b\x06proto3"
+	"\x15REASON_INTERNAL_ERROR\x10+\x12\x1a\n" +
+	"\x16REASON_REQUEST_INVALID\x102BKZIgithub.com/cognito-extauthz/cognito-extauthz/proto/extauthz/v1;extauthzv1b\x06proto3"
 
 var (
 	file_extauthz_v1_extauthz_proto_rawDescOnce sync.Once
