@@ -42,7 +42,7 @@ func (f *listenerTLSFlags) source(poll time.Duration, log *zap.Logger, nextProto
 		Listener:   f.prefix,
 		NextProtos: nextProtos,
 		Poll:       poll,
-		Logger:     log.Named("tls").With(zap.String("listener", f.prefix)),
+		Logger:     log.Named("tls"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("--%s-tls-*: %w", f.prefix, err)
