@@ -250,7 +250,7 @@ func (r *Reloader) load() (*state, error) {
 			return nil, fmt.Errorf("certificate %q: %w", r.files.Cert, err)
 		}
 	}
-	if now := time.Now(); now.After(leaf.NotAfter) {
+	if time.Now().After(leaf.NotAfter) {
 		return nil, fmt.Errorf("certificate %q expired at %s", r.files.Cert, leaf.NotAfter.UTC().Format(time.RFC3339))
 	}
 	cfg := &tls.Config{
