@@ -60,6 +60,7 @@ type layout struct {
 	clusterType clusterv3.Cluster_DiscoveryType
 	address     func(t *testing.T) string // the ext_authz cluster's endpoint host
 	shared      bool                      // health checks, outlier detection and circuit breakers required
+	tls         bool                      // mutual TLS to extauthz required
 }
 
 var (
@@ -71,6 +72,7 @@ var (
 		clusterType: clusterv3.Cluster_STRICT_DNS,
 		address:     headlessServiceDNS,
 		shared:      true,
+		tls:         true,
 	}
 	// layouts maps every config file to its layout; a new file without an
 	// entry fails the test instead of going unchecked.
@@ -452,6 +454,11 @@ func checkAuthzCluster(c *clusterv3.Cluster, address string, want layout) error 
 	if n != 1 {
 		fail("%d endpoints, want 1", n)
 	}
+	if want.tls {
+		if err := checkUpstreamTLS(c, address); err != nil {
+			fail("tls: %w", err)
+		}
+	}
 	if want.shared {
 		var grpcHC bool
 		for _, hc := range c.GetHealthChecks() {
@@ -780,6 +787,15 @@ func TestLoaderRejects(t *testing.T) {
 		{"token logged", good, `route: "%ROUTE_NAME%"`, `route: "%REQ(authorization)%"`, "authorization"},
 		{"shared without health checks", goodShared, "grpc_health_check: { service_name: envoy.service.auth.v3.Authorization }", "tcp_health_check: {}", "grpc_health_check"},
 		{"shared through a ClusterIP name", goodShared, "address: extauthz.extauthz.svc.cluster.local", "address: extauthz-clusterip.extauthz.svc.cluster.local", "endpoint address"},
+		{"shared in plaintext", goodShared, "    transport_socket:\n", "    transport_socket_off:\n", "unknown field"},
+		{"shared: SNI for another name", goodShared, "sni: extauthz.extauthz.svc.cluster.local", "sni: extauthz.other.svc.cluster.local", "sni"},
+		{"shared: no SAN check", goodShared, "matcher: { exact: extauthz.extauthz.svc.cluster.local }", "matcher: { exact: anything.example }", "SAN"},
+		{"shared: TLS 1.0 allowed", goodShared, "tls_minimum_protocol_version: TLSv1_2", "tls_minimum_protocol_version: TLSv1_0", "TLS 1.2"},
+		{"shared: no h2 ALPN", goodShared, "alpn_protocols: [h2]", "alpn_protocols: [http/1.1]", "alpn"},
+		{"shared: no client certificate", goodShared, "          tls_certificate_sds_secret_configs:\n          - name: extauthz-client\n            sds_config:\n              path_config_source: { path: /etc/envoy/sds/extauthz-client.yaml }\n              resource_api_version: V3\n", "", "mTLS"},
+		{"shared: SDS file not shipped", goodShared, "/etc/envoy/sds/extauthz-client.yaml", "/etc/envoy/sds/client.yaml", "not in envoy/sds"},
+		{"shared: SDS secret name mismatch", goodShared, "- name: extauthz-client", "- name: extauthz-cert", "asks for"},
+		{"shared: inline certificate", goodShared, "          tls_certificate_sds_secret_configs:", "          tls_certificates: [{ certificate_chain: { filename: /etc/envoy/extauthz-tls/tls.crt }, private_key: { filename: /etc/envoy/extauthz-tls/tls.key } }]\n          tls_certificate_sds_secret_configs:", "read once"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -56,12 +56,17 @@ type overlay struct {
 	// grpcOnLoopback: extauthz listens on 127.0.0.1 (sidecar), so the
 	// kubelet probes /readyz over HTTP; otherwise natively over gRPC.
 	grpcOnLoopback bool
+	// grpcMTLS: the gRPC listener must serve mutual TLS with a
+	// cert-manager certificate (the kubelet then probes /readyz too: its
+	// gRPC probe cannot speak TLS).
+	grpcMTLS bool
 }
 
 var overlays = []overlay{
 	{
-		dir:     "overlays/shared",
-		ingress: map[int32]peer{9001: selected, 9002: selected},
+		dir:      "overlays/shared",
+		ingress:  map[int32]peer{9001: selected, 9002: selected},
+		grpcMTLS: true,
 	},
 	{
 		dir:            "overlays/sidecar",
@@ -81,6 +86,8 @@ type objects struct {
 	hpas            []*autoscalingv2.HorizontalPodAutoscaler
 	pdbs            []*policyv1.PodDisruptionBudget
 	netpols         []*networkingv1.NetworkPolicy
+	certificates    []*certificate
+	issuers         []*issuer
 }
 
 // render runs kustomize on dir and returns each object's YAML.
@@ -129,6 +136,10 @@ func decode(docs [][]byte) (*objects, error) {
 			err = into(y, &o.pdbs)
 		case "networking.k8s.io/v1/NetworkPolicy":
 			err = into(y, &o.netpols)
+		case "cert-manager.io/v1/Certificate":
+			err = into(y, &o.certificates)
+		case "cert-manager.io/v1/Issuer":
+			err = into(y, &o.issuers)
 		default:
 			err = fmt.Errorf("%s: no strict decoder and no invariants for this kind; extend the test", gvk)
 		}
@@ -364,6 +375,7 @@ func checkExtauthz(o *objects, pod *corev1.PodTemplateSpec, c *corev1.Container,
 	if !loopback && !wildcard(grpcHost) {
 		fail("grpc address %q must be loopback or all interfaces", settings.grpcAddr)
 	}
+	tlsOn := settings.grpcTLS != (tlsSettings{})
 	switch {
 	case loopback:
 		if portDeclared(c, grpcPort) {
@@ -372,6 +384,13 @@ func checkExtauthz(o *objects, pod *corev1.PodTemplateSpec, c *corev1.Container,
 		if !httpProbe(c.ReadinessProbe, "/readyz", c, adminPort) {
 			fail("readiness must be HTTP /readyz on the admin port %d (gRPC is on loopback, out of the kubelet's reach)", adminPort)
 		}
+	case tlsOn:
+		if !portDeclared(c, grpcPort) {
+			fail("grpc port %d not declared as a containerPort", grpcPort)
+		}
+		if !httpProbe(c.ReadinessProbe, "/readyz", c, adminPort) {
+			fail("readiness must be HTTP /readyz on the admin port %d: the kubelet's gRPC probe cannot speak TLS", adminPort)
+		}
 	default:
 		if !portDeclared(c, grpcPort) {
 			fail("grpc port %d not declared as a containerPort", grpcPort)
@@ -379,6 +398,11 @@ func checkExtauthz(o *objects, pod *corev1.PodTemplateSpec, c *corev1.Container,
 		if p := c.ReadinessProbe; p == nil || p.GRPC == nil || p.GRPC.Port != grpcPort {
 			fail("readiness must be a native gRPC probe on port %d", grpcPort)
 		}
+	}
+	if ov.grpcMTLS {
+		errs = append(errs, checkGRPCTLS(o, pod, c, settings.grpcTLS)...)
+	} else if tlsOn {
+		fail("gRPC TLS set in a layout whose Envoy speaks plaintext to it")
 	}
 	if !httpProbe(c.LivenessProbe, "/healthz", c, adminPort) {
 		fail("liveness must be HTTP /healthz on the admin port %d: the gRPC health is NOT_SERVING until JWKS are fetched, and a restart would not fetch them", adminPort)
@@ -427,6 +451,7 @@ func checkExtauthz(o *objects, pod *corev1.PodTemplateSpec, c *corev1.Container,
 type settings struct {
 	config, grpcAddr, adminAddr string
 	shutdownGrace, checkTimeout time.Duration
+	grpcTLS                     tlsSettings
 }
 
 func extauthzSettings(c *corev1.Container) (settings, error) {
@@ -443,6 +468,11 @@ func extauthzSettings(c *corev1.Container) (settings, error) {
 	}
 	s.grpcAddr = setting(c, "grpc-addr", "EXTAUTHZ_GRPC_ADDR", defaultGRPCAddr)
 	s.adminAddr = setting(c, "admin-addr", "EXTAUTHZ_ADMIN_ADDR", defaultAdminAddr)
+	s.grpcTLS = tlsSettings{
+		cert:     setting(c, "grpc-tls-cert", "EXTAUTHZ_GRPC_TLS_CERT", ""),
+		key:      setting(c, "grpc-tls-key", "EXTAUTHZ_GRPC_TLS_KEY", ""),
+		clientCA: setting(c, "grpc-tls-client-ca", "EXTAUTHZ_GRPC_TLS_CLIENT_CA", ""),
+	}
 	var err error
 	if s.shutdownGrace, err = time.ParseDuration(setting(c, "shutdown-grace", "EXTAUTHZ_SHUTDOWN_GRACE", defaultShutdownGrace.String())); err != nil {
 		errs = append(errs, err)
@@ -835,6 +865,51 @@ func TestChecksCatchBreakage(t *testing.T) {
 	shared, sidecar := overlays[0], overlays[1]
 	ext := func(o *objects) *corev1.Container { return container(&o.deployments[0].Spec.Template, "extauthz") }
 	ptr := func(b bool) *bool { return &b }
+	policyVolume := func(o *objects) *corev1.Volume {
+		for i, v := range o.deployments[0].Spec.Template.Spec.Volumes {
+			if v.Name == "policy" {
+				return &o.deployments[0].Spec.Template.Spec.Volumes[i]
+			}
+		}
+		t.Fatal("no policy volume")
+		return nil
+	}
+	policyMount := func(o *objects) *corev1.VolumeMount {
+		for i, m := range ext(o).VolumeMounts {
+			if m.Name == "policy" {
+				return &ext(o).VolumeMounts[i]
+			}
+		}
+		t.Fatal("policy volume not mounted")
+		return nil
+	}
+	tlsVolume := func(o *objects) *corev1.Volume {
+		for i, v := range o.deployments[0].Spec.Template.Spec.Volumes {
+			if v.Secret != nil {
+				return &o.deployments[0].Spec.Template.Spec.Volumes[i]
+			}
+		}
+		t.Fatal("no Secret volume")
+		return nil
+	}
+	tlsMount := func(o *objects) *corev1.VolumeMount {
+		for i, m := range ext(o).VolumeMounts {
+			if m.Name == tlsVolume(o).Name {
+				return &ext(o).VolumeMounts[i]
+			}
+		}
+		t.Fatal("Secret volume not mounted")
+		return nil
+	}
+	certNamed := func(o *objects, name string) *certificate {
+		for _, c := range o.certificates {
+			if c.Name == name {
+				return c
+			}
+		}
+		t.Fatalf("no Certificate %s", name)
+		return nil
+	}
 	tests := []struct {
 		name   string
 		ov     overlay
@@ -842,7 +917,30 @@ func TestChecksCatchBreakage(t *testing.T) {
 		want   string
 	}{
 		{"no readiness probe", shared, func(o *objects) { ext(o).ReadinessProbe = nil }, "probes required"},
-		{"readiness on the wrong gRPC port", shared, func(o *objects) { ext(o).ReadinessProbe.GRPC.Port = 9011 }, "native gRPC probe"},
+		{"plaintext gRPC, probe on the wrong port", shared, func(o *objects) {
+			for _, e := range []string{"EXTAUTHZ_GRPC_TLS_CERT", "EXTAUTHZ_GRPC_TLS_KEY", "EXTAUTHZ_GRPC_TLS_CLIENT_CA"} {
+				ext(o).Env = setEnv(ext(o).Env, e, "")
+			}
+			ext(o).ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: 9011}}}
+		}, "native gRPC probe"},
+		{"gRPC probe on a TLS port", shared, func(o *objects) {
+			ext(o).ReadinessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: 9001}}}
+		}, "cannot speak TLS"},
+		{"TLS off in the shared layout", shared, func(o *objects) {
+			ext(o).Env = setEnv(ext(o).Env, "EXTAUTHZ_GRPC_TLS_CERT", "")
+		}, "must be set: Envoy speaks TLS"},
+		{"mTLS off in the shared layout", shared, func(o *objects) { ext(o).Env = setEnv(ext(o).Env, "EXTAUTHZ_GRPC_TLS_CLIENT_CA", "") }, "mTLS"},
+		{"TLS flag beats env", shared, func(o *objects) { ext(o).Args = append(ext(o).Args, "--grpc-tls-key=/etc/other/tls.key") }, "no volume mounted at /etc/other"},
+		{"TLS secret mounted with subPath", shared, func(o *objects) { tlsMount(o).SubPath = "tls" }, "never updates subPath"},
+		{"TLS files from another Secret", shared, func(o *objects) { tlsVolume(o).Secret.SecretName = "hand-made" }, "no Certificate in the overlay writes Secret"},
+		{"key file is another key", shared, func(o *objects) {
+			tlsVolume(o).Secret.Items = []corev1.KeyToPath{{Key: "ca.crt", Path: "tls.key"}, {Key: "tls.crt", Path: "tls.crt"}, {Key: "ca.crt", Path: "ca.crt"}}
+		}, "want tls.key"},
+		{"server certificate not for the Service", shared, func(o *objects) { certNamed(o, "extauthz-server").Spec.DNSNames = []string{"extauthz"} }, "the name Envoy dials"},
+		{"server certificate without server auth", shared, func(o *objects) { certNamed(o, "extauthz-server").Spec.Usages = []string{"client auth"} }, "server auth"},
+		{"server certificate self-signed", shared, func(o *objects) { certNamed(o, "extauthz-server").Spec.IssuerRef.Name = "extauthz-selfsigned" }, "not issued by a CA Issuer"},
+		{"no client certificate for Envoy", shared, func(o *objects) { certNamed(o, "extauthz-envoy-client").Spec.IssuerRef.Name = "elsewhere" }, "no client certificate"},
+		{"TLS in the sidecar", sidecar, func(o *objects) { ext(o).Env = setEnv(ext(o).Env, "EXTAUTHZ_GRPC_TLS_CERT", "/x/tls.crt") }, "plaintext"},
 		{"liveness on gRPC health", shared, func(o *objects) {
 			ext(o).LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{GRPC: &corev1.GRPCAction{Port: 9001}}}
 		}, "liveness must be HTTP /healthz"},
@@ -864,14 +962,14 @@ func TestChecksCatchBreakage(t *testing.T) {
 		{"flag beats env", shared, func(o *objects) { ext(o).Args = append(ext(o).Args, "--admin-addr=:9102") }, "admin port 9102 not declared"},
 		{"admin on loopback", shared, func(o *objects) { ext(o).Env = setEnv(ext(o).Env, "EXTAUTHZ_ADMIN_ADDR", "127.0.0.1:9002") }, "all interfaces"},
 		{"policy file mounted with subPath", shared, func(o *objects) {
-			ext(o).VolumeMounts[0].MountPath = "/etc/extauthz/policy.yaml"
-			ext(o).VolumeMounts[0].SubPath = "policy.yaml"
+			policyMount(o).MountPath = "/etc/extauthz/policy.yaml"
+			policyMount(o).SubPath = "policy.yaml"
 		}, "no volume mounted at /etc/extauthz"},
-		{"policy directory mounted with subPath", shared, func(o *objects) { ext(o).VolumeMounts[0].SubPath = "extauthz" }, "never updates subPath"},
+		{"policy directory mounted with subPath", shared, func(o *objects) { policyMount(o).SubPath = "extauthz" }, "never updates subPath"},
 		{"config path elsewhere", shared, func(o *objects) { ext(o).Env = setEnv(ext(o).Env, "EXTAUTHZ_CONFIG", "/config/policy.yaml") }, "no volume mounted at /config"},
 		{"policy ConfigMap hashed", shared, func(o *objects) {
 			o.configMaps[0].Name += "-7h2kk8f5t6"
-			o.deployments[0].Spec.Template.Spec.Volumes[0].ConfigMap.Name = o.configMaps[0].Name
+			policyVolume(o).ConfigMap.Name = o.configMaps[0].Name
 		}, "fixed name"},
 		{"policy ConfigMap drift", shared, func(o *objects) { o.configMaps[0].Data["policy.yaml"] += "# edited\n" }, "differs from base/policy.yaml"},
 		{"grace too short", shared, func(o *objects) {
@@ -924,6 +1022,9 @@ func TestStrictDecoding(t *testing.T) {
 		{"misspelled field", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replica: 2}\n", "unknown field"},
 		{"wrong type", "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {ports: [{port: http}]}\n", "port"},
 		{"unknown kind", "apiVersion: v1\nkind: Secret\nmetadata: {name: x}\n", "no strict decoder"},
+		{"misspelled Certificate field", "apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata: {name: x}\nspec: {secretName: x, dnsName: [a], issuerRef: {name: i}}\n", "unknown field"},
+		{"misspelled Issuer field", "apiVersion: cert-manager.io/v1\nkind: Issuer\nmetadata: {name: x}\nspec: {ca: {secret: x}}\n", "unknown field"},
+		{"old cert-manager API", "apiVersion: cert-manager.io/v1alpha2\nkind: Certificate\nmetadata: {name: x}\n", "no strict decoder"},
 		{"old API version", "apiVersion: autoscaling/v1\nkind: HorizontalPodAutoscaler\nmetadata: {name: x}\n", "no strict decoder"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

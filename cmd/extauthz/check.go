@@ -13,7 +13,6 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // requestFlags describe one HTTP request, for check and explain.
@@ -88,6 +87,8 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	timeout := fs.Duration("timeout", 5*time.Second, "deadline of the Check call")
 	var rf requestFlags
 	rf.register(fs)
+	var ct clientTLSFlags
+	ct.register(fs)
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
@@ -100,7 +101,12 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "extauthz check: %v\n", err)
 		return exitUsage
 	}
-	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds, err := ct.credentials()
+	if err != nil {
+		fmt.Fprintf(stderr, "extauthz check: %v\n", err)
+		return exitUsage
+	}
+	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		fmt.Fprintf(stderr, "extauthz check: %v\n", err)
 		return exitRuntime

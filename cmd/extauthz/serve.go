@@ -102,6 +102,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	sf.register(fs, ":9001", ":9002", "json", false)
 	sf.registerHTTPAuthz(fs, "")
 	configPath := fs.String("config", "", "policy file (YAML, apiVersion cognito-extauthz/v1); required")
+	var grpcTLS listenerTLSFlags
+	grpcTLS.register(fs, "grpc", "ext_authz gRPC")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
@@ -123,6 +125,17 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	cfg := sf.config(log)
 	cfg.PolicyPath = *configPath
+	// A TLS flag that cannot be honoured stops start-up: serving plaintext
+	// (or TLS without the client check) instead would be failing open.
+	src, err := grpcTLS.source(sf.reloadInterval, log, "h2")
+	if err != nil {
+		log.Error("cannot start", zap.Error(err))
+		fmt.Fprintf(stderr, "extauthz serve: %v\n", err)
+		return exitRuntime
+	}
+	if src != nil {
+		cfg.GRPCTLS = src
+	}
 	srv, err := server.New(cfg)
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -74,8 +75,20 @@ type Config struct {
 	Reflection bool
 	// AdminHandlers are extra admin HTTP routes (the dev issuer's JWKS).
 	AdminHandlers map[string]http.Handler
+	// GRPCTLS, when set, puts the gRPC listener behind TLS (mTLS when its
+	// config asks for client certificates); nil serves plaintext.
+	GRPCTLS TLSSource
 
 	Logger *zap.Logger
+}
+
+// TLSSource supplies a listener's TLS configuration and keeps it current
+// (certificate rotation) while Run runs; its metrics go on /metrics.
+// pkg/tlsfiles provides one.
+type TLSSource interface {
+	Config() *tls.Config
+	Run(ctx context.Context) error
+	prometheus.Collector
 }
 
 // Server is the assembled service. Create it with New, run it with Run.
@@ -140,13 +153,18 @@ func New(cfg Config) (*Server, error) {
 	s.authz = authz.New(s.keys, authz.Options{CacheSize: cfg.TokenCacheSize, Timeout: cfg.CheckTimeout})
 	s.registerServiceGauges()
 
-	s.grpc = grpc.NewServer(
+	grpcOpts := []grpc.ServerOption{
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             5 * time.Second,
 			PermitWithoutStream: true,
 		}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute}),
-	)
+	}
+	if cfg.GRPCTLS != nil {
+		s.registry.MustRegister(cfg.GRPCTLS)
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(cfg.GRPCTLS.Config())))
+	}
+	s.grpc = grpc.NewServer(grpcOpts...)
 	edge := extauthz.NewServer(extauthz.Options{
 		Snapshot:   s.snap.Load,
 		Authorizer: s.authz,
@@ -298,6 +316,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.log.Info("serving",
 		zap.String("grpc_addr", s.GRPCAddr()),
 		zap.String("http_authz_addr", s.HTTPAuthzAddr()),
+		zap.Bool("grpc_tls", s.cfg.GRPCTLS != nil),
 		zap.String("admin_addr", s.AdminAddr()),
 		zap.String("policy_digest", s.snap.Load().Digest()),
 		zap.Int("routes", len(s.snap.Load().Routes())))
@@ -309,6 +328,15 @@ func (s *Server) Run(ctx context.Context) error {
 		defer wg.Done()
 		s.becomeReady(bg)
 	}()
+	if s.cfg.GRPCTLS != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.cfg.GRPCTLS.Run(bg); err != nil {
+				s.log.Error("tls certificate watch stopped; the certificate in force stays", zap.Error(err))
+			}
+		}()
+	}
 	if s.cfg.PolicyPath != "" {
 		wg.Add(2)
 		go func() {

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/testpki"
+)
+
+// pkiFiles writes a CA, a server pair, a client pair from another CA (the
+// client CA), and a pair from a CA nobody trusts.
+type pkiFiles struct {
+	ca, cert, key                    string // server side
+	clientCA, clientCert, clientKey  string
+	strangerCert, strangerKey, wrong string // wrong: a key that is not cert's
+}
+
+func newPKI(t *testing.T) pkiFiles {
+	t.Helper()
+	ca, clients, stranger := testpki.NewCA(t, "server-ca"), testpki.NewCA(t, "client-ca"), testpki.NewCA(t, "stranger")
+	srv, cl, st := ca.Server(t), clients.Client(t, "envoy"), stranger.Client(t, "intruder")
+	return pkiFiles{
+		ca:           writeFile(t, "ca.crt", string(ca.PEM)),
+		cert:         writeFile(t, "tls.crt", string(srv.CertPEM)),
+		key:          writeFile(t, "tls.key", string(srv.KeyPEM)),
+		clientCA:     writeFile(t, "client-ca.crt", string(clients.PEM)),
+		clientCert:   writeFile(t, "client.crt", string(cl.CertPEM)),
+		clientKey:    writeFile(t, "client.key", string(cl.KeyPEM)),
+		strangerCert: writeFile(t, "stranger.crt", string(st.CertPEM)),
+		strangerKey:  writeFile(t, "stranger.key", string(st.KeyPEM)),
+		wrong:        writeFile(t, "wrong.key", string(ca.Server(t).KeyPEM)),
+	}
+}
+
+// TestServeTLSFlagErrors: every TLS flag combination that cannot be
+// honoured stops serve at start-up with exit 3 and says why; it never
+// falls back to plaintext.
+func TestServeTLSFlagErrors(t *testing.T) {
+	good := writeFile(t, "good.yaml", validPolicy)
+	p := newPKI(t)
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"cert without key", []string{"--grpc-tls-cert", p.cert}, "certificate without a key"},
+		{"key without cert", []string{"--grpc-tls-key", p.key}, "key without a certificate"},
+		{"client CA without cert", []string{"--grpc-tls-client-ca", p.clientCA}, "client CA without"},
+		{"unreadable cert", []string{"--grpc-tls-cert", p.cert + ".missing", "--grpc-tls-key", p.key}, "read certificate"},
+		{"unreadable client CA", []string{"--grpc-tls-cert", p.cert, "--grpc-tls-key", p.key, "--grpc-tls-client-ca", p.clientCA + ".missing"}, "read client CA"},
+		{"key of another certificate", []string{"--grpc-tls-cert", p.cert, "--grpc-tls-key", p.wrong}, "does not match"},
+		{"client CA that is a key", []string{"--grpc-tls-cert", p.cert, "--grpc-tls-key", p.key, "--grpc-tls-client-ca", p.key}, "want CERTIFICATE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"serve", "--config", good, "--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, tt.args...)
+			code, _, errs := runCLI(t, args...)
+			if code != exitRuntime {
+				t.Fatalf("exit %d, want %d\n%s", code, exitRuntime, errs)
+			}
+			if !strings.Contains(errs, tt.want) || !strings.Contains(errs, "--grpc-tls-") {
+				t.Fatalf("stderr does not say %q about the --grpc-tls-* flags:\n%s", tt.want, errs)
+			}
+		})
+	}
+}
+
+// TestServeMutualTLSProcess runs serve with mTLS configured through the
+// environment (as k8s/overlays/shared does) and reaches it with check's
+// TLS flags.
+func TestServeMutualTLSProcess(t *testing.T) {
+	env := testenv.New(t)
+	path := writeFile(t, "policy.yaml", env.Expand(testenv.Policy))
+	p := newPKI(t)
+	grpcAddr, adminAddr := freePort(t), freePort(t)
+	proc := startProcess(t, []string{
+		"EXTAUTHZ_CONFIG=" + path,
+		"EXTAUTHZ_GRPC_ADDR=" + grpcAddr,
+		"EXTAUTHZ_ADMIN_ADDR=" + adminAddr,
+		"EXTAUTHZ_GRPC_TLS_CERT=" + p.cert,
+		"EXTAUTHZ_GRPC_TLS_KEY=" + p.key,
+		"EXTAUTHZ_GRPC_TLS_CLIENT_CA=" + p.clientCA,
+	}, "serve")
+	waitReady(t, proc, adminAddr)
+	id := env.ID(t, issuer.TokenOptions{})
+
+	base := []string{"check", "--addr", grpcAddr, "--path", "/pets", "--token", id}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		out  string // in stdout (exit 0/1) or stderr (2/3)
+	}{
+		{"mTLS client", []string{"--tls-ca", p.ca, "--tls-cert", p.clientCert, "--tls-key", p.clientKey}, exitOK, `"allowed": true`},
+		{"server name given", []string{"--tls-ca", p.ca, "--tls-cert", p.clientCert, "--tls-key", p.clientKey, "--tls-server-name", "localhost"}, exitOK, `"allowed": true`},
+		{"plaintext client", nil, exitRuntime, "Unavailable"},
+		{"TLS without a client certificate", []string{"--tls", "--tls-ca", p.ca}, exitRuntime, "Unavailable"},
+		{"client certificate from an untrusted CA", []string{"--tls-ca", p.ca, "--tls-cert", p.strangerCert, "--tls-key", p.strangerKey}, exitRuntime, "Unavailable"},
+		{"server not trusted (system roots)", []string{"--tls", "--tls-cert", p.clientCert, "--tls-key", p.clientKey}, exitRuntime, "certificate"},
+		{"server name mismatch", []string{"--tls-ca", p.ca, "--tls-cert", p.clientCert, "--tls-key", p.clientKey, "--tls-server-name", "other.example"}, exitRuntime, "other.example"},
+		{"cert without key", []string{"--tls-ca", p.ca, "--tls-cert", p.clientCert}, exitUsage, "go together"},
+		{"unreadable CA", []string{"--tls-ca", p.ca + ".missing"}, exitUsage, "--tls-ca"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errs := runCLI(t, append(base, tt.args...)...)
+			if code != tt.code || !strings.Contains(out+errs, tt.out) {
+				t.Fatalf("exit %d, want %d with %q\nstdout: %s\nstderr: %s", code, tt.code, tt.out, out, errs)
+			}
+		})
+	}
+	if logs := proc.stderr.String(); !strings.Contains(logs, `"mutual_tls":true`) || !strings.Contains(logs, `"grpc_tls":true`) {
+		t.Fatalf("start-up logs do not say the listener is behind mTLS:\n%s", logs)
+	}
+}
