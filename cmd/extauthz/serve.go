@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/server"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/tlsfiles"
 )
 
 // serverFlags are shared by serve and dev.
@@ -102,8 +104,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	sf.register(fs, ":9001", ":9002", "json", false)
 	sf.registerHTTPAuthz(fs, "")
 	configPath := fs.String("config", "", "policy file (YAML, apiVersion cognito-extauthz/v1); required")
-	var grpcTLS listenerTLSFlags
+	var grpcTLS, httpTLS listenerTLSFlags
 	grpcTLS.register(fs, "grpc", "ext_authz gRPC")
+	httpTLS.register(fs, "http-authz", "HTTP authorization")
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
@@ -128,13 +131,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	// A TLS flag that cannot be honoured stops start-up: serving plaintext
 	// (or TLS without the client check) instead would be failing open.
 	src, err := grpcTLS.source(sf.reloadInterval, log, "h2")
+	if err == nil && src != nil {
+		cfg.GRPCTLS = src
+	}
+	if err == nil {
+		if httpTLS.files != (tlsfiles.Files{}) && cfg.HTTPAuthzAddr == "" {
+			err = errors.New("--http-authz-tls-* needs --http-authz-addr")
+		} else if src, err = httpTLS.source(sf.reloadInterval, log, "http/1.1"); err == nil && src != nil {
+			cfg.HTTPAuthzTLS = src
+		}
+	}
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))
 		fmt.Fprintf(stderr, "extauthz serve: %v\n", err)
 		return exitRuntime
-	}
-	if src != nil {
-		cfg.GRPCTLS = src
 	}
 	srv, err := server.New(cfg)
 	if err != nil {

@@ -65,6 +65,27 @@ func TestServeTLSFlagErrors(t *testing.T) {
 			}
 		})
 	}
+	// The HTTP authorization listener's flags are checked the same way,
+	// and asking for its TLS without the listener is an error, not a
+	// silently plaintext (or absent) listener.
+	httpTests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"http cert without key", []string{"--http-authz-addr", "127.0.0.1:0", "--http-authz-tls-cert", p.cert}, "certificate without a key"},
+		{"http key of another certificate", []string{"--http-authz-addr", "127.0.0.1:0", "--http-authz-tls-cert", p.cert, "--http-authz-tls-key", p.wrong}, "does not match"},
+		{"http TLS without the listener", []string{"--http-authz-tls-cert", p.cert, "--http-authz-tls-key", p.key}, "needs --http-authz-addr"},
+	}
+	for _, tt := range httpTests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"serve", "--config", good, "--grpc-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0"}, tt.args...)
+			code, _, errs := runCLI(t, args...)
+			if code != exitRuntime || !strings.Contains(errs, tt.want) || !strings.Contains(errs, "--http-authz-tls-") {
+				t.Fatalf("exit %d, want %d and %q about --http-authz-tls-*:\n%s", code, exitRuntime, tt.want, errs)
+			}
+		})
+	}
 }
 
 // TestServeMutualTLSProcess runs serve with mTLS configured through the

@@ -40,7 +40,7 @@ func (s *Server) listenHTTPAuthz() error {
 		}
 	}
 	if s.cfg.HTTPAuthzTLS != nil {
-		lis = tls.NewListener(lis, s.cfg.HTTPAuthzTLS)
+		lis = tls.NewListener(lis, s.cfg.HTTPAuthzTLS.Config())
 	}
 	s.httpAuthzLis = lis
 	return nil

@@ -1,22 +1,20 @@
 package server_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/testpki"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/server"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/tlsfiles"
 )
 
 // TestHTTPAuthzOffByDefault: no address, no listener.
@@ -108,36 +106,60 @@ func TestHTTPAuthzShutdownDrains(t *testing.T) {
 	}
 }
 
-// TestHTTPAuthzTLSSeam: a *tls.Config in the server options makes the
-// listener speak TLS; a GetConfigForClient hook in it is consulted on
-// every handshake (where the certificate reloader plugs in).
-func TestHTTPAuthzTLSSeam(t *testing.T) {
+// TestHTTPAuthzMutualTLS: with its own certificate files the HTTP
+// authorization listener serves TLS, requires a client certificate from
+// the client CA, and picks up a rotated certificate without a restart.
+func TestHTTPAuthzMutualTLS(t *testing.T) {
 	env := testenv.New(t)
-	cert, pool := selfSigned(t)
-	handshakes := make(chan struct{}, 10)
-	tlsCfg := &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-			handshakes <- struct{}{}
-			return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
-		},
+	ca, clients := testpki.NewCA(t, "server-ca"), testpki.NewCA(t, "client-ca")
+	first, second := ca.Server(t), ca.Server(t)
+	d := testpki.NewDir(t)
+	d.Project(t, first.CertPEM, first.KeyPEM, clients.PEM)
+	src, err := tlsfiles.New(tlsfiles.Files{Cert: d.Cert(), Key: d.Key(), ClientCA: d.CA()},
+		tlsfiles.Options{Listener: "http-authz", NextProtos: []string{"http/1.1"}, Poll: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
 	}
-	r := start(t, server.Config{Snapshot: env.Policy(t, testenv.Policy), HTTPAuthzAddr: "127.0.0.1:0", HTTPAuthzTLS: tlsCfg})
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	if st := httpStatus(t, client, "https://"+r.srv.HTTPAuthzAddr()+"/envoy/health", ""); st != http.StatusOK {
-		t.Fatalf("over TLS: %d", st)
+	r := start(t, server.Config{Snapshot: env.Policy(t, testenv.Policy), HTTPAuthzAddr: "127.0.0.1:0", HTTPAuthzTLS: src})
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	proxy := clients.Client(t, "nginx")
+	kp, err := tls.X509KeyPair(proxy.CertPEM, proxy.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
 	}
-	select {
-	case <-handshakes:
-	default:
-		t.Fatal("GetConfigForClient never called")
+	// get makes a new connection and returns the status and the serial of
+	// the server certificate.
+	get := func(cfg *tls.Config) (int, string, error) {
+		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}}
+		resp, err := c.Get("https://" + r.srv.HTTPAuthzAddr() + "/envoy/health")
+		if err != nil {
+			return 0, "", err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.TLS.PeerCertificates[0].SerialNumber.Text(16), nil
 	}
-	// Plain HTTP to the TLS listener gets no decision.
+	mtls := &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{kp}}
+	if st, serial, err := get(mtls); err != nil || st != http.StatusOK || serial != first.Serial() {
+		t.Fatalf("mTLS: %d %s %v; want 200 from %s", st, serial, err, first.Serial())
+	}
+	if _, _, err := get(&tls.Config{RootCAs: roots}); err == nil {
+		t.Fatal("client without a certificate answered")
+	}
 	if resp, err := http.Get("http://" + r.srv.HTTPAuthzAddr() + "/envoy/health"); err == nil {
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {
 			t.Fatal("plain HTTP allowed on the TLS listener")
 		}
+	}
+	d.Project(t, second.CertPEM, second.KeyPEM, clients.PEM)
+	eventually(t, 15*time.Second, "new connections get the rotated certificate", func() bool {
+		_, serial, err := get(mtls)
+		return err == nil && serial == second.Serial()
+	})
+	_, body := r.get(t, "/metrics")
+	if !strings.Contains(body, `extauthz_tls_reloads_total{listener="http-authz",result="success"} 1`) {
+		t.Errorf("/metrics lacks the http-authz reload")
 	}
 }
 
@@ -159,33 +181,3 @@ func httpStatus(t *testing.T, c *http.Client, url, authorization string) int {
 }
 
 func contains(s, sub string) bool { return len(grepLines(s, sub)) > 0 }
-
-// selfSigned makes a certificate for 127.0.0.1 and a pool trusting it.
-func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "extauthz test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:         true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
-}

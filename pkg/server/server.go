@@ -56,10 +56,10 @@ type Config struct {
 	// is used instead of binding it.
 	HTTPAuthzAddr     string
 	HTTPAuthzListener net.Listener
-	// HTTPAuthzTLS, when non-nil, makes the HTTP authorization listener
-	// speak TLS with this config (set GetConfigForClient or GetCertificate
-	// in it to rotate certificates without a restart).
-	HTTPAuthzTLS *tls.Config
+	// HTTPAuthzTLS, when set, puts the HTTP authorization listener behind
+	// TLS (mTLS when its config requires client certificates), kept
+	// current by its Run like GRPCTLS.
+	HTTPAuthzTLS TLSSource
 
 	JWKS           jwks.Options // Logger and Registerer are filled in here
 	TokenCacheSize int
@@ -159,6 +159,9 @@ func New(cfg Config) (*Server, error) {
 			PermitWithoutStream: true,
 		}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute}),
+	}
+	if cfg.HTTPAuthzTLS != nil {
+		s.registry.MustRegister(cfg.HTTPAuthzTLS)
 	}
 	if cfg.GRPCTLS != nil {
 		s.registry.MustRegister(cfg.GRPCTLS)
@@ -317,6 +320,7 @@ func (s *Server) Run(ctx context.Context) error {
 		zap.String("grpc_addr", s.GRPCAddr()),
 		zap.String("http_authz_addr", s.HTTPAuthzAddr()),
 		zap.Bool("grpc_tls", s.cfg.GRPCTLS != nil),
+		zap.Bool("http_authz_tls", s.cfg.HTTPAuthzTLS != nil),
 		zap.String("admin_addr", s.AdminAddr()),
 		zap.String("policy_digest", s.snap.Load().Digest()),
 		zap.Int("routes", len(s.snap.Load().Routes())))
@@ -328,11 +332,14 @@ func (s *Server) Run(ctx context.Context) error {
 		defer wg.Done()
 		s.becomeReady(bg)
 	}()
-	if s.cfg.GRPCTLS != nil {
+	for _, src := range []TLSSource{s.cfg.GRPCTLS, s.cfg.HTTPAuthzTLS} {
+		if src == nil {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.cfg.GRPCTLS.Run(bg); err != nil {
+			if err := src.Run(bg); err != nil {
 				s.log.Error("tls certificate watch stopped; the certificate in force stays", zap.Error(err))
 			}
 		}()
