@@ -378,6 +378,17 @@ func collectRoutes(h *hcmv3.HttpConnectionManager, clusters map[string]*clusterv
 		} else if per.GetDisabled() {
 			errs = append(errs, fmt.Errorf("virtual host %s disables ext_authz for every route", vh.GetName()))
 		}
+		// A host the virtual host admits but the policy's host-scoped
+		// routes do not name is judged by the hostless routes: the API's
+		// hosts must be named, never matched by a wildcard.
+		for _, d := range vh.GetDomains() {
+			if strings.Contains(d, "*") {
+				errs = append(errs, fmt.Errorf("virtual host %s: domain %q is a wildcard; name the API's hosts", vh.GetName(), d))
+			}
+		}
+		if !h.GetStripAnyHostPort() {
+			errs = append(errs, errors.New("strip_any_host_port must be on, so domains match api.example.com:443 as api.example.com"))
+		}
 		if len(vh.GetRequestHeadersToRemove()) > 0 || len(rc.GetRequestHeadersToRemove()) > 0 {
 			errs = append(errs, fmt.Errorf("virtual host %s: request_headers_to_remove at this level also strips the claim headers extauthz injects", vh.GetName()))
 		}
@@ -765,6 +776,9 @@ func TestLoaderRejects(t *testing.T) {
 		{"deprecated field", good, "    connect_timeout: 0.25s\n", "    connect_timeout: 0.25s\n    dns_refresh_rate: 5s\n", "deprecated"},
 		// check: settings this service depends on.
 		{"fail open", good, "failure_mode_allow: false", "failure_mode_allow: true", "failure_mode_allow"},
+		{"any domain", good, `domains: ["api.example.com"]`, `domains: ["*"]`, "wildcard"},
+		{"wildcard domain", goodShared, `domains: ["api.example.com"]`, `domains: ["api.example.com", "*.example.com"]`, "wildcard"},
+		{"host port kept", good, "strip_any_host_port: true", "strip_any_host_port: false", "strip_any_host_port"},
 		{"shadow mode", good, "validate_mutations: true", "validate_mutations: true\n              shadow_mode: true", "shadow_mode"},
 		{"no timeout", good, "                timeout: 2.5s\n", "", "timeout missing"},
 		{"timeout below the service's", good, "timeout: 2.5s", "timeout: 0.2s", "check-timeout"},
