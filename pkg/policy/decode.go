@@ -113,16 +113,16 @@ func noAliases(r *reporter, n *yaml.Node) {
 	}
 }
 
-// collection is implemented by List and Map, which decode themselves.
+// collection is implemented by docList and docMap, which decode themselves.
 type collection interface {
 	decodeFrom(r *reporter, key, n *yaml.Node, path string)
 }
 
-// decodeInto decodes n into ptr: a *Value, a *List, a *Map, or a pointer
-// to a struct that embeds Value and tags its fields with `policy:"name"`.
+// decodeInto decodes n into ptr: a *docValue, a *docList, a *docMap, or a
+// pointer to a struct that embeds docValue and tags its fields with `policy:"name"`.
 func decodeInto(r *reporter, ptr any, key, n *yaml.Node, path string) {
 	switch p := ptr.(type) {
-	case *Value:
+	case *docValue:
 		p.Node, p.Key, p.Path = n, key, path
 	case collection:
 		p.decodeFrom(r, key, n, path)
@@ -131,7 +131,7 @@ func decodeInto(r *reporter, ptr any, key, n *yaml.Node, path string) {
 	}
 }
 
-func (l *List[T]) decodeFrom(r *reporter, key, n *yaml.Node, path string) {
+func (l *docList[T]) decodeFrom(r *reporter, key, n *yaml.Node, path string) {
 	l.Node, l.Key, l.Path = n, key, path
 	switch n.Kind {
 	case yaml.AliasNode:
@@ -149,7 +149,7 @@ func (l *List[T]) decodeFrom(r *reporter, key, n *yaml.Node, path string) {
 	}
 }
 
-func (m *Map[T]) decodeFrom(r *reporter, key, n *yaml.Node, path string) {
+func (m *docMap[T]) decodeFrom(r *reporter, key, n *yaml.Node, path string) {
 	m.Node, m.Key, m.Path = n, key, path
 	ps, ok := r.mapping(n, path)
 	if ps == nil && !ok {
@@ -157,9 +157,9 @@ func (m *Map[T]) decodeFrom(r *reporter, key, n *yaml.Node, path string) {
 		return
 	}
 	m.keysBad = !ok
-	m.Entries = make([]Entry[T], len(ps))
+	m.Entries = make([]docEntry[T], len(ps))
 	for i, p := range ps {
-		m.Entries[i] = Entry[T]{Name: p.name, Key: p.key}
+		m.Entries[i] = docEntry[T]{Name: p.name, Key: p.key}
 		decodeInto(r, &m.Entries[i].Val, p.key, p.val, keyPath(path, p.name))
 	}
 }
@@ -188,15 +188,11 @@ func fieldsOf(t reflect.Type) []structField {
 	return fs
 }
 
-var valueType = reflect.TypeFor[Value]()
-
-// valueOf returns the Value of a document value: itself, or the Value a
-// List, a Map or a struct embeds.
-func valueOf(rv reflect.Value) *Value {
-	if rv.Type() == valueType {
-		return rv.Addr().Interface().(*Value)
-	}
-	return rv.FieldByName("Value").Addr().Interface().(*Value)
+// valueOf returns the docValue of an addressable document value: itself,
+// or the one a docList, a docMap or a struct embeds (through the promoted
+// self method, as reflection may not hand out an unexported field).
+func valueOf(rv reflect.Value) *docValue {
+	return rv.Addr().Interface().(interface{ self() *docValue }).self()
 }
 
 // decodeStruct fills a document struct from a mapping. Every field's Path

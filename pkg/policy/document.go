@@ -11,10 +11,10 @@ import "go.yaml.in/yaml/v4"
 // in the file, and one rule in validate*.go that reads it. decode needs no
 // change: it learns the known field names from the tags.
 
-// Value is one value of the file with its place. The zero Node means the
+// docValue is one value of the file with its place. The zero Node means the
 // field is absent; Path is filled either way, so "required field is
 // missing" can name it.
-type Value struct {
+type docValue struct {
 	Node *yaml.Node // the value as parsed
 	Key  *yaml.Node // its mapping key; nil for a list item or the root
 	Path string     // e.g. routes[2].authorizer
@@ -27,30 +27,34 @@ type Value struct {
 	keysBad bool
 }
 
+// self returns v; promoted to every type that embeds docValue, it lets
+// decode reach the embedded docValue of any document value.
+func (v *docValue) self() *docValue { return v }
+
 // Set reports whether the field is present in the file.
-func (v Value) Set() bool { return v.Node != nil }
+func (v docValue) Set() bool { return v.Node != nil }
 
 // usable reports whether the value is present, decoded to its expected
 // shape, and not an alias (aliases are reported once, by decode).
-func (v Value) usable() bool {
+func (v docValue) usable() bool {
 	return v.Node != nil && !v.bad && v.Node.Kind != yaml.AliasNode
 }
 
-// List is a YAML sequence of T.
-type List[T any] struct {
-	Value
+// docList is a YAML sequence of T.
+type docList[T any] struct {
+	docValue
 	Items []T
 }
 
-// Map is a YAML mapping with names chosen by the author (authorizer names,
+// docMap is a YAML mapping with names chosen by the author (authorizer names,
 // claim names, header names), in file order.
-type Map[T any] struct {
-	Value
-	Entries []Entry[T]
+type docMap[T any] struct {
+	docValue
+	Entries []docEntry[T]
 }
 
-// Entry is one name of a Map and its value.
-type Entry[T any] struct {
+// docEntry is one name of a docMap and its value.
+type docEntry[T any] struct {
 	Name string
 	Key  *yaml.Node
 	Val  T
@@ -58,56 +62,56 @@ type Entry[T any] struct {
 
 // document is the whole policy file.
 type document struct {
-	Value
-	APIVersion       Value                   `policy:"apiVersion"`
-	Authorizers      Map[authorizerDoc]      `policy:"authorizers"`
-	Routes           List[routeDoc]          `policy:"routes"`
-	DefaultAction    Value                   `policy:"defaultAction"`
-	GatewayResponses Map[gatewayResponseDoc] `policy:"gatewayResponses"`
+	docValue
+	APIVersion       docValue                   `policy:"apiVersion"`
+	Authorizers      docMap[authorizerDoc]      `policy:"authorizers"`
+	Routes           docList[routeDoc]          `policy:"routes"`
+	DefaultAction    docValue                   `policy:"defaultAction"`
+	GatewayResponses docMap[gatewayResponseDoc] `policy:"gatewayResponses"`
 }
 
 type authorizerDoc struct {
-	Value
-	UserPools      List[poolDoc] `policy:"userPools"`
-	AppClientIDs   List[Value]   `policy:"appClientIds"`
-	IdentitySource Value         `policy:"identitySource"`
-	StripToken     Value         `policy:"stripToken"`
-	ResultTTL      Value         `policy:"resultTtl"`
-	ClockSkew      Value         `policy:"clockSkew"`
-	Algorithms     List[Value]   `policy:"algorithms"`
+	docValue
+	UserPools      docList[poolDoc]  `policy:"userPools"`
+	AppClientIDs   docList[docValue] `policy:"appClientIds"`
+	IdentitySource docValue          `policy:"identitySource"`
+	StripToken     docValue          `policy:"stripToken"`
+	ResultTTL      docValue          `policy:"resultTtl"`
+	ClockSkew      docValue          `policy:"clockSkew"`
+	Algorithms     docList[docValue] `policy:"algorithms"`
 }
 
 type poolDoc struct {
-	Value
-	ARN        Value `policy:"arn"`
-	UserPoolID Value `policy:"userPoolId"`
-	Issuer     Value `policy:"issuer"`
-	JWKSURI    Value `policy:"jwksUri"`
-	JWKSFile   Value `policy:"jwksFile"`
+	docValue
+	ARN        docValue `policy:"arn"`
+	UserPoolID docValue `policy:"userPoolId"`
+	Issuer     docValue `policy:"issuer"`
+	JWKSURI    docValue `policy:"jwksUri"`
+	JWKSFile   docValue `policy:"jwksFile"`
 }
 
 type routeDoc struct {
-	Value
-	Name          Value       `policy:"name"`
-	Match         matchDoc    `policy:"match"`
-	Authorization Value       `policy:"authorization"`
-	Authorizer    Value       `policy:"authorizer"`
-	Mode          Value       `policy:"mode"`
-	Scopes        List[Value] `policy:"scopes"`
-	Groups        List[Value] `policy:"groups"`
-	Claims        Map[Value]  `policy:"claims"`
-	ClaimHeaders  Map[Value]  `policy:"claimHeaders"`
+	docValue
+	Name          docValue          `policy:"name"`
+	Match         matchDoc          `policy:"match"`
+	Authorization docValue          `policy:"authorization"`
+	Authorizer    docValue          `policy:"authorizer"`
+	Mode          docValue          `policy:"mode"`
+	Scopes        docList[docValue] `policy:"scopes"`
+	Groups        docList[docValue] `policy:"groups"`
+	Claims        docMap[docValue]  `policy:"claims"`
+	ClaimHeaders  docMap[docValue]  `policy:"claimHeaders"`
 }
 
 type matchDoc struct {
-	Value
-	Template Value       `policy:"path"`
-	Methods  List[Value] `policy:"methods"`
-	Host     Value       `policy:"host"`
+	docValue
+	Template docValue          `policy:"path"`
+	Methods  docList[docValue] `policy:"methods"`
+	Host     docValue          `policy:"host"`
 }
 
 type gatewayResponseDoc struct {
-	Value
-	StatusCode Value      `policy:"statusCode"`
-	Headers    Map[Value] `policy:"headers"`
+	docValue
+	StatusCode docValue         `policy:"statusCode"`
+	Headers    docMap[docValue] `policy:"headers"`
 }

@@ -69,7 +69,7 @@ func validate(r *reporter, doc *document, dir string, opts Options) *validated {
 		v.out.authorizers[e.Name] = v.authorizer(e.Name, &e.Val)
 	}
 	if !doc.Routes.Set() {
-		v.missing(doc.Value, doc.Routes.Value, "a policy needs at least one route")
+		v.missing(doc.docValue, doc.Routes.docValue, "a policy needs at least one route")
 	} else if routes, ok := items(v.reporter, doc.Routes, false); ok {
 		for i := range routes {
 			v.route(&routes[i], i)
@@ -88,7 +88,7 @@ func validate(r *reporter, doc *document, dir string, opts Options) *validated {
 
 func (v *validator) apiVersion(doc *document) {
 	if !doc.APIVersion.Set() {
-		v.missing(doc.Value, doc.APIVersion, "set apiVersion: %s", APIVersion)
+		v.missing(doc.docValue, doc.APIVersion, "set apiVersion: %s", APIVersion)
 	} else if s, ok := v.str(doc.APIVersion); ok && s != APIVersion {
 		v.problemf(doc.APIVersion.Node, doc.APIVersion.Path, "unsupported apiVersion %q: want %s", s, APIVersion)
 	}
@@ -111,7 +111,7 @@ func (v *validator) authorizer(name string, d *authorizerDoc) *Authorizer {
 	}
 	keep := func(good bool) { ok = ok && good }
 	if !d.UserPools.Set() {
-		v.missing(d.Value, d.UserPools.Value, "list at least one user pool")
+		v.missing(d.docValue, d.UserPools.docValue, "list at least one user pool")
 		ok = false
 	} else {
 		var pok bool
@@ -155,7 +155,7 @@ func (v *validator) authorizer(name string, d *authorizerDoc) *Authorizer {
 	return az
 }
 
-func (v *validator) identitySource(val Value) (IdentitySource, bool) {
+func (v *validator) identitySource(val docValue) (IdentitySource, bool) {
 	def := IdentitySource{Kind: SourceHeader, Name: "authorization"}
 	s, ok := v.str(val)
 	if !ok {
@@ -172,7 +172,7 @@ func (v *validator) identitySource(val Value) (IdentitySource, bool) {
 // algorithms reads an authorizer's algorithms. Algorithm names are JOSE
 // identifiers compared byte for byte with a token's alg header, so they are
 // exact, not keywords: rs256 is refused with a hint.
-func (v *validator) algorithms(l List[Value]) ([]string, bool) {
+func (v *validator) algorithms(l docList[docValue]) ([]string, bool) {
 	items, ok := items(v.reporter, l, false)
 	if !ok {
 		return nil, false
@@ -223,7 +223,7 @@ func (v *validator) gatewayResponse(name string, key *yaml.Node, d *gatewayRespo
 	}
 }
 
-func (v *validator) statusCode(val Value) (int, bool) {
+func (v *validator) statusCode(val docValue) (int, bool) {
 	if !val.usable() {
 		return 0, false
 	}
@@ -240,7 +240,7 @@ func (v *validator) statusCode(val Value) (int, bool) {
 	return code, true
 }
 
-func (v *validator) responseHeaders(m Map[Value]) ([]Header, bool) {
+func (v *validator) responseHeaders(m docMap[docValue]) ([]Header, bool) {
 	ok := !m.bad && !m.keysBad
 	out := make([]Header, 0, len(m.Entries))
 	seen := map[string]*yaml.Node{}

@@ -10,7 +10,7 @@ import (
 
 // pools validates an authorizer's userPools: each pool on its own, then
 // that no two pools share an issuer (the unverified iss picks the pool).
-func (v *validator) pools(l List[poolDoc]) ([]token.Pool, bool) {
+func (v *validator) pools(l docList[poolDoc]) ([]token.Pool, bool) {
 	items, ok := items(v.reporter, l, false)
 	if !ok {
 		return nil, false
@@ -85,7 +85,7 @@ func (v *validator) pool(d *poolDoc) (token.Pool, bool) {
 // poolText reads a pool's fields, each a word.
 func (v *validator) poolText(d *poolDoc) (poolText, bool) {
 	ok := !d.keysBad
-	get := func(val Value) (string, bool) {
+	get := func(val docValue) (string, bool) {
 		if !val.Set() {
 			return "", false
 		}

@@ -20,7 +20,7 @@ func (v *validator) route(d *routeDoc, index int) {
 	r := def.r
 	v.routeName(def)
 	if !d.Match.Set() {
-		v.missing(d.Value, d.Match.Value, "a route needs match.path")
+		v.missing(d.docValue, d.Match.docValue, "a route needs match.path")
 	} else {
 		def.matchOK = v.match(&d.Match, r)
 	}
@@ -56,14 +56,14 @@ func (v *validator) route(d *routeDoc, index int) {
 
 // requirements are the fields that ask something of a token; an
 // authorization: NONE route may have none of them.
-func (d *routeDoc) requirements() []Value {
-	return []Value{d.Authorizer, d.Mode, d.Scopes.Value, d.Groups.Value, d.Claims.Value, d.ClaimHeaders.Value}
+func (d *routeDoc) requirements() []docValue {
+	return []docValue{d.Authorizer, d.Mode, d.Scopes.docValue, d.Groups.docValue, d.Claims.docValue, d.ClaimHeaders.docValue}
 }
 
 func (v *validator) routeName(def *routeDef) {
 	d := def.doc
 	if !d.Name.Set() {
-		v.missing(d.Value, d.Name, "every route has a unique name")
+		v.missing(d.docValue, d.Name, "every route has a unique name")
 		return
 	}
 	s, ok := v.str(d.Name)
@@ -80,7 +80,7 @@ func (v *validator) routeName(def *routeDef) {
 func (v *validator) routeAuthorizer(d *routeDoc, r *Route, authKnown bool) {
 	if !d.Authorizer.Set() {
 		if authKnown {
-			v.missing(d.Value, d.Authorizer, "name an authorizer, or set authorization: NONE")
+			v.missing(d.docValue, d.Authorizer, "name an authorizer, or set authorization: NONE")
 		}
 		return
 	}
@@ -127,7 +127,7 @@ func (v *validator) match(d *matchDoc, r *Route) bool {
 	}
 	ok := !d.keysBad
 	if !d.Template.Set() {
-		v.missing(d.Value, d.Template, "a path template such as /pets/{petId}")
+		v.missing(d.docValue, d.Template, "a path template such as /pets/{petId}")
 		ok = false
 	} else if s, sok := v.str(d.Template); !sok {
 		ok = false
@@ -158,7 +158,7 @@ func (v *validator) match(d *matchDoc, r *Route) bool {
 
 // methods reads match.methods. HTTP methods are keywords here, so get and
 // GET are one method (API Gateway's OpenAPI import writes them lower case).
-func (v *validator) methods(l List[Value]) (methodSet, bool) {
+func (v *validator) methods(l docList[docValue]) (methodSet, bool) {
 	items, ok := items(v.reporter, l, false)
 	var set methodSet
 	for _, it := range items {
@@ -225,7 +225,7 @@ func parseHostPattern(s string) (hostPattern, error) {
 	return h, nil
 }
 
-func (v *validator) claims(m Map[Value]) []ClaimRequirement {
+func (v *validator) claims(m docMap[docValue]) []ClaimRequirement {
 	out := make([]ClaimRequirement, 0, len(m.Entries))
 	for _, e := range m.Entries {
 		if e.Name == "" {
@@ -242,7 +242,7 @@ func (v *validator) claims(m Map[Value]) []ClaimRequirement {
 	return out
 }
 
-func (v *validator) claimHeaders(m Map[Value], az *Authorizer) []ClaimHeader {
+func (v *validator) claimHeaders(m docMap[docValue], az *Authorizer) []ClaimHeader {
 	out := make([]ClaimHeader, 0, len(m.Entries))
 	seen := map[string]*yaml.Node{}
 	for _, e := range m.Entries {

@@ -9,14 +9,14 @@ import (
 	"go.yaml.in/yaml/v4"
 )
 
-// The readers below turn one document Value into a Go value, reporting a
+// The readers below turn one document value into a Go value, reporting a
 // problem at the value when it cannot be. Each returns false without a
 // report for an alias (decode reported it) and for a value decode already
 // found to have the wrong shape.
 
 // str returns a scalar's text. Numbers, booleans and dates are taken as
 // written; null, lists and mappings are problems.
-func (r *reporter) str(v Value) (string, bool) {
+func (r *reporter) str(v docValue) (string, bool) {
 	n := v.Node
 	switch {
 	case !v.usable():
@@ -37,7 +37,7 @@ func (r *reporter) str(v Value) (string, bool) {
 }
 
 // word is a non-empty string without whitespace or control characters.
-func (r *reporter) word(v Value) (string, bool) {
+func (r *reporter) word(v docValue) (string, bool) {
 	s, ok := r.str(v)
 	if !ok {
 		return "", false
@@ -55,7 +55,7 @@ func (r *reporter) word(v Value) (string, bool) {
 
 // keyword reads one of a fixed set of words. Keywords are case-insensitive
 // (NONE, none and None are one value); the canonical spelling is returned.
-func (r *reporter) keyword(v Value, want ...string) (string, bool) {
+func (r *reporter) keyword(v docValue, want ...string) (string, bool) {
 	s, ok := r.str(v)
 	if !ok {
 		return "", false
@@ -85,7 +85,7 @@ func isSpace(r rune) bool {
 	return false
 }
 
-func (r *reporter) boolean(v Value) (bool, bool) {
+func (r *reporter) boolean(v docValue) (bool, bool) {
 	if !v.usable() {
 		return false, false
 	}
@@ -100,7 +100,7 @@ func (r *reporter) boolean(v Value) (bool, bool) {
 
 // items returns a list's items; an empty list is a problem unless
 // allowEmpty.
-func items[T any](r *reporter, l List[T], allowEmpty bool) ([]T, bool) {
+func items[T any](r *reporter, l docList[T], allowEmpty bool) ([]T, bool) {
 	switch {
 	case !l.usable():
 		return nil, false
@@ -112,7 +112,7 @@ func items[T any](r *reporter, l List[T], allowEmpty bool) ([]T, bool) {
 }
 
 // words reads a list of words, dropping repeats.
-func (r *reporter) words(l List[Value], allowEmpty bool) ([]string, bool) {
+func (r *reporter) words(l docList[docValue], allowEmpty bool) ([]string, bool) {
 	items, ok := items(r, l, allowEmpty)
 	if !ok {
 		return nil, false
@@ -133,7 +133,7 @@ func (r *reporter) words(l List[Value], allowEmpty bool) ([]string, bool) {
 
 // duration reads a Go duration (300s, 5m) or whole seconds (300), from 0
 // to limit.
-func (r *reporter) duration(v Value, limit time.Duration) (time.Duration, bool) {
+func (r *reporter) duration(v docValue, limit time.Duration) (time.Duration, bool) {
 	if !v.usable() {
 		return 0, false
 	}
@@ -171,7 +171,7 @@ func (r *reporter) duration(v Value, limit time.Duration) (time.Duration, bool) 
 // claimValue returns a required claim value in the form claims are
 // formatted for comparison: strings as they are, integers in decimal,
 // booleans true/false.
-func (r *reporter) claimValue(v Value) (string, bool) {
+func (r *reporter) claimValue(v docValue) (string, bool) {
 	if !v.usable() {
 		return "", false
 	}
@@ -206,6 +206,6 @@ func (r *reporter) claimValue(v Value) (string, bool) {
 }
 
 // missing reports a required field that is absent, at its parent.
-func (r *reporter) missing(parent, field Value, format string, args ...any) {
+func (r *reporter) missing(parent, field docValue, format string, args ...any) {
 	r.problemf(parent.Node, field.Path, "required field is missing: "+format, args...)
 }
