@@ -47,11 +47,11 @@ func caseCollisions(r *reporter, s *Snapshot, doc *document) {
 	}
 }
 
-func routeValue(doc *document, rt *Route) Value {
+func routeValue(doc *document, rt *Route) docValue {
 	if rt.index >= 0 && rt.index < len(doc.Routes.Items) {
-		return doc.Routes.Items[rt.index].Value
+		return doc.Routes.Items[rt.index].docValue
 	}
-	return doc.Routes.Value
+	return doc.Routes.docValue
 }
 
 // moreSpecific orders templates as matching does: segment kinds from the
