@@ -48,7 +48,11 @@ type Header struct {
 // Decision is the outcome of one check.
 type Decision struct {
 	Allowed bool
-	Reason  reason.Code
+	// DryRun is set when the route is in dry run and the real decision
+	// was a denial: Allowed is then true, Reason is the denial's reason,
+	// and the request goes upstream marked (see DryRunHeader).
+	DryRun bool
+	Reason reason.Code
 	// Detail explains a denial for logs; it never holds token material.
 	Detail string
 	// Route is the matched route, nil when none matched.

@@ -15,6 +15,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"go.uber.org/zap"
 )
 
@@ -60,6 +64,11 @@ type Options struct {
 	// Now is the clock for the refetch window and status times; nil is
 	// time.Now.
 	Now func() time.Time
+	// TracerProvider, when set, traces every load as a "jwks.fetch" span.
+	// A load started by a lookup (an unknown kid) is a child of the span
+	// in that lookup's context, so a trace of the check that paid for the
+	// fetch shows it. nil traces nothing.
+	TracerProvider trace.TracerProvider
 	// HTTPClient replaces the package's hardened client (tests). Its own
 	// redirect and proxy policy then applies; the URL check, status check,
 	// size cap and FetchTimeout still do.
@@ -74,6 +83,7 @@ type Cache struct {
 	log     *zap.Logger
 	client  *http.Client
 	metrics *metrics
+	tracer  trace.Tracer
 	// ownClient: the client is ours, so Close may close its idle
 	// connections.
 	ownClient bool
@@ -119,6 +129,9 @@ type entry struct {
 type fetchCall struct {
 	done chan struct{}
 	err  error // set before done is closed
+	// parent is the span context of the lookup that started the load;
+	// invalid for background loads.
+	parent trace.SpanContext
 }
 
 // SourceStatus is the state of one kept source, for /readyz and explain.
@@ -169,6 +182,11 @@ func New(opts Options) *Cache {
 		c.ownClient = true
 	}
 	c.metrics = newMetrics(opts.Registerer, c.log)
+	tp := opts.TracerProvider
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	c.tracer = tp.Tracer("github.com/cognito-extauthz/cognito-extauthz/pkg/jwks")
 	empty := map[Source]*entry{}
 	c.entries.Store(&empty)
 	return c
@@ -220,6 +238,7 @@ func (c *Cache) newEntry(src Source) *entry {
 	}
 	e.missRefetched = c.metrics.kidMiss.WithLabelValues(e.label, missRefetched)
 	e.missLimited = c.metrics.kidMiss.WithLabelValues(e.label, missRateLimited)
+	c.metrics.initSource(e.label)
 	return e
 }
 
@@ -356,7 +375,7 @@ func (c *Cache) miss(ctx context.Context, e *entry, kid string) (*Key, error) {
 	}
 	counted := false
 	for {
-		call, started, err := c.refetch(e, kid)
+		call, started, err := c.refetch(ctx, e, kid)
 		if call == nil {
 			k, err := e.answerOr(kid, err)
 			if err != nil && !counted {
@@ -390,7 +409,7 @@ func (c *Cache) miss(ctx context.Context, e *entry, kid string) (*Key, error) {
 // one and opens the window. It returns a nil call when the lookup must be
 // answered from the cache, with an error to use if the cache cannot answer
 // either (the source was dropped meanwhile).
-func (c *Cache) refetch(e *entry, kid string) (call *fetchCall, started bool, err error) {
+func (c *Cache) refetch(ctx context.Context, e *entry, kid string) (call *fetchCall, started bool, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if call := e.inflight.Load(); call != nil {
@@ -403,7 +422,7 @@ func (c *Cache) refetch(e *entry, kid string) (call *fetchCall, started bool, er
 	if now.UnixNano() < e.refetchAfter.Load() {
 		return nil, false, nil
 	}
-	call = c.startLocked(e)
+	call = c.startLocked(e, trace.SpanContextFromContext(ctx))
 	if call == nil {
 		return nil, false, ErrUnavailable
 	}
@@ -457,15 +476,15 @@ func (c *Cache) startOrJoin(e *entry) *fetchCall {
 	if call := e.inflight.Load(); call != nil {
 		return call
 	}
-	return c.startLocked(e)
+	return c.startLocked(e, trace.SpanContext{})
 }
 
 // startLocked starts a fetch; e.mu must be held and nothing be in flight.
-func (c *Cache) startLocked(e *entry) *fetchCall {
+func (c *Cache) startLocked(e *entry, parent trace.SpanContext) *fetchCall {
 	if e.dropped {
 		return nil
 	}
-	call := &fetchCall{done: make(chan struct{})}
+	call := &fetchCall{done: make(chan struct{}), parent: parent}
 	e.inflight.Store(call)
 	c.wg.Add(1)
 	go c.fetch(e, call)
@@ -550,8 +569,16 @@ func (c *Cache) recordReject(e *entry) {
 // replaces the old one atomically; a failure keeps the old one.
 func (c *Cache) fetch(e *entry, call *fetchCall) {
 	defer c.wg.Done()
+	// The span's parent is the lookup's, but its lifetime is the entry's:
+	// a check that gives up must not cancel a load others wait for.
+	ctx := trace.ContextWithSpanContext(e.ctx, call.parent)
+	if !call.parent.IsValid() {
+		ctx = e.ctx
+	}
+	ctx, span := c.tracer.Start(ctx, "jwks.fetch", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("jwks.source", e.label)))
 	start := time.Now()
-	body, err := c.read(e)
+	body, err := c.read(ctx, e)
 	var (
 		set *keySet
 		res parseResult
@@ -567,6 +594,11 @@ func (c *Cache) fetch(e *entry, call *fetchCall) {
 	}
 	dur := time.Since(start)
 	result := resultOf(err)
+	span.SetAttributes(attribute.String("jwks.result", result))
+	if err != nil {
+		span.SetStatus(codes.Error, result)
+	}
+	span.End()
 
 	e.mu.Lock()
 	dropped := e.dropped
@@ -574,6 +606,7 @@ func (c *Cache) fetch(e *entry, call *fetchCall) {
 	kept := 0
 	if !dropped {
 		c.metrics.fetches.WithLabelValues(e.label, result).Inc()
+		c.metrics.fetchDuration.WithLabelValues(e.label).Observe(dur.Seconds())
 		if err == nil {
 			digest := sha256.Sum256(body)
 			changed = digest != e.lastDigest
@@ -647,11 +680,11 @@ func (c *Cache) logDropped(e *entry, res parseResult, changed bool) {
 
 // read returns the source's body: a file read, or a fetch bounded by
 // FetchTimeout and tied to the entry (not to any request).
-func (c *Cache) read(e *entry) ([]byte, error) {
+func (c *Cache) read(ctx context.Context, e *entry) ([]byte, error) {
 	if e.src.File != "" {
 		return readFile(e.src.File, c.opts.MaxBodyBytes)
 	}
-	ctx, cancel := context.WithTimeout(e.ctx, c.opts.FetchTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.opts.FetchTimeout)
 	defer cancel()
 	return fetchURL(ctx, c.client, e.src.URL, c.opts.MaxBodyBytes)
 }
