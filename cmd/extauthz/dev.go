@@ -41,7 +41,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "extauthz dev: %v\n", err)
 		return exitUsage
 	}
-	log, err := newLogger(sf.logLevel, sf.logFormat, stderr)
+	log, decisions, err := newLoggers(sf.logLevel, sf.logFormat, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "extauthz dev: %v\n", err)
 		return exitUsage
@@ -68,8 +68,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitRuntime
 	}
 
-	cfg := sf.config(log)
+	cfg := sf.config(log, decisions)
 	cfg.Snapshot = snap
+	stopTracing, err := startTracing(ctx, &cfg, log)
+	if err != nil {
+		adminLis.Close()
+		fmt.Fprintf(stderr, "extauthz dev: %v\n", err)
+		return exitUsage
+	}
+	defer stopTracing()
 	cfg.AdminListener = adminLis
 	cfg.AdminHandlers = map[string]http.Handler{
 		"GET /" + devPoolID + "/.well-known/jwks.json": iss,

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -65,6 +67,17 @@ type Config struct {
 	AdminHandlers map[string]http.Handler
 
 	Logger *zap.Logger
+	// DecisionLogger receives one line per check; nil is
+	// Logger.Named("decision"). It should not be sampled already: the
+	// edge samples it and counts what it drops.
+	DecisionLogger *zap.Logger
+	// OmitAllows leaves allowed checks out of the decision log.
+	OmitAllows bool
+	// TracerProvider, when non-nil, traces checks and JWKS loads. nil
+	// turns tracing off at no cost per check.
+	TracerProvider trace.TracerProvider
+	// Version and Commit label extauthz_build_info.
+	Version, Commit string
 }
 
 // Server is the assembled service. Create it with New, run it with Run.
@@ -109,7 +122,7 @@ func New(cfg Config) (*Server, error) {
 		Name: "extauthz_policy_last_reload_success_timestamp_seconds",
 		Help: "When the policy in force was loaded.",
 	})
-	s.registry.MustRegister(s.reloads, s.lastLoad)
+	s.registry.MustRegister(s.reloads, s.lastLoad, buildInfo(cfg.Version, cfg.Commit))
 	for _, r := range []string{"success", "failure", "unchanged"} {
 		s.reloads.WithLabelValues(r)
 	}
@@ -131,6 +144,7 @@ func New(cfg Config) (*Server, error) {
 	jopts := cfg.JWKS
 	jopts.Logger = log.Named("jwks")
 	jopts.Registerer = s.registry
+	jopts.TracerProvider = cfg.TracerProvider
 	s.keys = jwks.New(jopts)
 	s.authz = authz.New(s.keys, authz.Options{CacheSize: cfg.TokenCacheSize, Timeout: cfg.CheckTimeout})
 	s.registry.MustRegister(
@@ -156,12 +170,21 @@ func New(cfg Config) (*Server, error) {
 		}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute}),
 	)
-	edge := extauthz.NewServer(extauthz.Options{
-		Snapshot:   s.snap.Load,
-		Authorizer: s.authz,
-		Logger:     log.Named("check"),
-		Metrics:    extauthz.NewMetrics(s.registry),
-	})
+	eopts := extauthz.Options{
+		Snapshot:       s.snap.Load,
+		Authorizer:     s.authz,
+		Logger:         log.Named("check"),
+		DecisionLogger: cfg.DecisionLogger,
+		OmitAllows:     cfg.OmitAllows,
+		Metrics:        extauthz.NewMetrics(s.registry),
+	}
+	if eopts.DecisionLogger == nil {
+		eopts.DecisionLogger = log.Named("decision")
+	}
+	if cfg.TracerProvider != nil {
+		eopts.Tracer = cfg.TracerProvider.Tracer("github.com/cognito-extauthz/cognito-extauthz/pkg/extauthz")
+	}
+	edge := extauthz.NewServer(eopts)
 	edge.Register(s.grpc)
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
@@ -380,6 +403,26 @@ func (s *Server) Reload() {
 		zap.String("previous_digest", cur.Digest()),
 		zap.String("policy_digest", next.Digest()),
 		zap.Int("routes", len(next.Routes())))
+}
+
+// buildInfo is the constant extauthz_build_info series: which build runs,
+// for dashboards that compare replicas during a rollout.
+func buildInfo(version, commit string) prometheus.Collector {
+	if version == "" {
+		version = "dev"
+	}
+	if commit == "" {
+		commit = "unknown"
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "extauthz_build_info",
+		Help: "Always 1; the labels name the running build.",
+		ConstLabels: prometheus.Labels{
+			"version": version, "commit": commit, "goversion": runtime.Version(),
+		},
+	})
+	g.Set(1)
+	return g
 }
 
 func union(a, b []jwks.Source) []jwks.Source {
