@@ -32,6 +32,7 @@ type serverFlags struct {
 	reloadInterval      time.Duration
 	reflection          bool
 	logAllows           bool
+	enableAdminRPC      bool
 }
 
 func (f *serverFlags) register(fs *flag.FlagSet, grpcAddr, adminAddr, logFormat string, reflection bool) {
@@ -49,6 +50,7 @@ func (f *serverFlags) register(fs *flag.FlagSet, grpcAddr, adminAddr, logFormat 
 	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, keep serving this long after health turns NOT_SERVING")
 	fs.DurationVar(&f.reloadInterval, "reload-interval", 5*time.Second, "poll interval of the policy file watcher (fallback to fsnotify)")
 	fs.BoolVar(&f.reflection, "grpc-reflection", reflection, "register gRPC server reflection (for grpcurl)")
+	fs.BoolVar(&f.enableAdminRPC, "enable-admin-rpc", false, "serve extauthz.v1.Admin/Explain on the gRPC listener (answers whether a token is valid: keep the port private)")
 	fs.BoolVar(&f.logAllows, "log-allows", true, "write a decision log line for allowed checks too (denials are always logged)")
 }
 
@@ -90,6 +92,7 @@ func (f *serverFlags) config(log, decisions *zap.Logger) server.Config {
 		Logger:         log,
 		DecisionLogger: decisions,
 		OmitAllows:     !f.logAllows,
+		EnableAdminRPC: f.enableAdminRPC,
 		Version:        version,
 		Commit:         commit,
 	}

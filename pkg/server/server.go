@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/authz"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/explain"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/extauthz"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
@@ -76,6 +77,9 @@ type Config struct {
 	// TracerProvider, when non-nil, traces checks and JWKS loads. nil
 	// turns tracing off at no cost per check.
 	TracerProvider trace.TracerProvider
+	// EnableAdminRPC serves extauthz.v1.Admin (Explain) on the gRPC
+	// listener. Off by default: it answers whether a token is valid.
+	EnableAdminRPC bool
 	// Version and Commit label extauthz_build_info.
 	Version, Commit string
 }
@@ -163,36 +167,7 @@ func New(cfg Config) (*Server, error) {
 		}),
 	)
 
-	s.grpc = grpc.NewServer(
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
-			MinTime:             5 * time.Second,
-			PermitWithoutStream: true,
-		}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute}),
-	)
-	eopts := extauthz.Options{
-		Snapshot:       s.snap.Load,
-		Authorizer:     s.authz,
-		Logger:         log.Named("check"),
-		DecisionLogger: cfg.DecisionLogger,
-		OmitAllows:     cfg.OmitAllows,
-		Metrics:        extauthz.NewMetrics(s.registry),
-	}
-	if eopts.DecisionLogger == nil {
-		eopts.DecisionLogger = log.Named("decision")
-	}
-	if cfg.TracerProvider != nil {
-		eopts.Tracer = cfg.TracerProvider.Tracer("github.com/cognito-extauthz/cognito-extauthz/pkg/extauthz")
-	}
-	edge := extauthz.NewServer(eopts)
-	edge.Register(s.grpc)
-	s.health = health.NewServer()
-	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	s.health.SetServingStatus(authService, healthpb.HealthCheckResponse_NOT_SERVING)
-	healthpb.RegisterHealthServer(s.grpc, s.health)
-	if cfg.Reflection {
-		reflection.Register(s.grpc)
-	}
+	s.grpc = s.newGRPC()
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -217,6 +192,45 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// newGRPC assembles the gRPC server: ext_authz Check, health, and what the
+// operator turned on (reflection, the Admin service).
+func (s *Server) newGRPC() *grpc.Server {
+	g := grpc.NewServer(
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+			MinTime:             5 * time.Second,
+			PermitWithoutStream: true,
+		}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute}),
+	)
+	eopts := extauthz.Options{
+		Snapshot:       s.snap.Load,
+		Authorizer:     s.authz,
+		Logger:         s.log.Named("check"),
+		DecisionLogger: s.cfg.DecisionLogger,
+		OmitAllows:     s.cfg.OmitAllows,
+		Metrics:        extauthz.NewMetrics(s.registry),
+	}
+	if eopts.DecisionLogger == nil {
+		eopts.DecisionLogger = s.log.Named("decision")
+	}
+	if s.cfg.TracerProvider != nil {
+		eopts.Tracer = s.cfg.TracerProvider.Tracer("github.com/cognito-extauthz/cognito-extauthz/pkg/extauthz")
+	}
+	edge := extauthz.NewServer(eopts)
+	edge.Register(g)
+	s.health = health.NewServer()
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	s.health.SetServingStatus(authService, healthpb.HealthCheckResponse_NOT_SERVING)
+	healthpb.RegisterHealthServer(g, s.health)
+	if s.cfg.Reflection {
+		reflection.Register(g)
+	}
+	if s.cfg.EnableAdminRPC {
+		explain.NewAdmin(s.snap.Load, s.keys).Register(g)
+	}
+	return g
 }
 
 func (s *Server) listen() error {
