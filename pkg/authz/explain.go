@@ -81,4 +81,3 @@ func Requirements(d *Decision) []Requirement {
 	}
 	return out
 }
-
