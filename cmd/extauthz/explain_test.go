@@ -61,6 +61,7 @@ func TestExplainGolden(t *testing.T) {
 		{"deny-token-expired", []string{"--path", "/pets", "--token", expired}, exitFail, expired},
 		{"deny-route-not-found", []string{"--method", "POST", "--path", "/pets"}, exitFail, ""},
 		{"context-route", []string{"--path", "/anything", "--route", "health"}, exitOK, ""},
+		{"dry-run", []string{"--path", "/reports", "--token", id}, exitOK, id},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -120,9 +120,43 @@ func New(keys token.Keys, opts Options) *Authorizer {
 // CacheLen reports how many verified tokens are cached.
 func (a *Authorizer) CacheLen() int { return a.cache.Len() }
 
+// DryRunHeader carries, to the upstream, the reason a dry-run route would
+// have denied the request.
+const DryRunHeader = "x-extauthz-dry-run"
+
 // Decide returns the decision for req under snap. It never returns an
-// allow by default: every path to Allowed=true is explicit.
+// allow by default: every path to Allowed=true is explicit, and a dry-run
+// route's is one.
 func (a *Authorizer) Decide(ctx context.Context, snap *policy.Snapshot, req *Request) *Decision {
+	d := a.decide(ctx, snap, req)
+	if d.Route != nil && d.Route.DryRun {
+		a.dryRun(snap, req, d)
+	}
+	return d
+}
+
+// dryRun lets a dry-run route's request through. A would-be denial keeps
+// its reason, gets the claim headers when the token verified, and is marked
+// for the upstream; the anti-forgery removals apply either way, and a
+// client's own x-extauthz-dry-run header never reaches the upstream.
+func (a *Authorizer) dryRun(snap *policy.Snapshot, req *Request, d *Decision) {
+	if d.Allowed {
+		// RemoveHeaders may be the snapshot's shared slice; its capacity
+		// equals its length, so append copies.
+		d.RemoveHeaders = append(d.RemoveHeaders, DryRunHeader)
+		return
+	}
+	d.Allowed, d.DryRun = true, true
+	if d.Claims != nil && d.Route.Authorizer != nil {
+		a.mutations(snap, d.Route, d.Claims, req, d)
+	} else {
+		d.RemoveHeaders = snap.ClaimHeaderNames()
+	}
+	d.SetHeaders = append(d.SetHeaders, Header{Name: DryRunHeader, Value: string(d.Reason)})
+}
+
+// decide is Decide without the dry-run override.
+func (a *Authorizer) decide(ctx context.Context, snap *policy.Snapshot, req *Request) *Decision {
 	if snap == nil {
 		return deny(reason.Internal, "no policy loaded")
 	}

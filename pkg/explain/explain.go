@@ -143,6 +143,7 @@ func metadata(md map[string]any) *extauthzv1.CheckMetadata {
 		Route: str("route"), Sub: str("sub"), Username: str("username"), TokenUse: str("token_use"),
 		ClientId: str("client_id"), Pool: str("pool"), Reason: str("reason"),
 	}
+	m.DryRun, _ = md["dry_run"].(bool)
 	if list, ok := md["scopes"].([]any); ok {
 		for _, v := range list {
 			if s, ok := v.(string); ok {

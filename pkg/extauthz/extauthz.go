@@ -148,8 +148,18 @@ func allowResponse(d *authz.Decision) *authv3.CheckResponse {
 			HeadersToRemove:         d.RemoveHeaders,
 			QueryParametersToRemove: d.RemoveQuery,
 		}},
-		DynamicMetadata: allowMetadata(d),
+		DynamicMetadata: dryRunMetadata(d, allowMetadata(d)),
 	}
+}
+
+// dryRunMetadata adds dry_run and the would-be denial's reason to the
+// metadata of a dry-run route's let-through request.
+func dryRunMetadata(d *authz.Decision, md *structpb.Struct) *structpb.Struct {
+	if d.DryRun {
+		md.Fields["dry_run"] = structpb.NewBoolValue(true)
+		md.Fields["reason"] = structpb.NewStringValue(string(d.Reason))
+	}
+	return md
 }
 
 // headerOptions builds append=false header options. The messages are

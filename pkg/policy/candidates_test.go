@@ -92,3 +92,27 @@ func TestCandidatesAgreeWithMatch(t *testing.T) {
 		}
 	}
 }
+
+// TestDryRunField: dryRun is read per route, and must be a boolean.
+func TestDryRunField(t *testing.T) {
+	const doc = `apiVersion: cognito-extauthz/v1
+authorizers:
+  a: { userPools: [{ userPoolId: us-east-1_Abc }] }
+routes:
+  - { name: r1, match: { path: /a }, authorizer: a, dryRun: true }
+  - { name: r2, match: { path: /b }, authorizer: a }
+`
+	s, err := Parse([]byte(doc), "p.yaml", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, _ := s.RouteByName("r1")
+	r2, _ := s.RouteByName("r2")
+	if !r1.DryRun || r2.DryRun {
+		t.Errorf("DryRun r1=%v r2=%v, want true, false", r1.DryRun, r2.DryRun)
+	}
+	_, err = Parse([]byte(strings.Replace(doc, "dryRun: true", "dryRun: maybe", 1)), "p.yaml", Options{})
+	if err == nil || !strings.Contains(err.Error(), "routes[0].dryRun") {
+		t.Errorf("dryRun: maybe accepted or not located: %v", err)
+	}
+}

@@ -762,7 +762,7 @@ func (l *loader) algorithms(n *yaml.Node, path string) ([]string, bool) {
 func (l *loader) route(n *yaml.Node, path string, index int) {
 	d := &routeDef{r: &Route{index: index}, path: path}
 	l.routes = append(l.routes, d)
-	f, ok := l.fields(n, path, "name", "match", "authorization", "authorizer", "mode", "scopes", "groups", "claims", "claimHeaders")
+	f, ok := l.fields(n, path, "name", "match", "authorization", "authorizer", "mode", "scopes", "groups", "claims", "claimHeaders", "dryRun")
 	if f == nil && !ok {
 		return
 	}
@@ -776,6 +776,10 @@ func (l *loader) route(n *yaml.Node, path string, index int) {
 		} else {
 			r.Name, d.name = s, p.val
 		}
+	}
+
+	if p, has := f["dryRun"]; has {
+		r.DryRun, _ = l.boolean(p.val, keyPath(path, "dryRun"))
 	}
 
 	if p, has := f["match"]; !has {

@@ -182,8 +182,9 @@ func (Reason) EnumDescriptor() ([]byte, []int) {
 // CheckMetadata is the dynamic metadata of a check, written by Envoy under
 // the envoy.filters.http.ext_authz namespace (usable in access logs as
 // %DYNAMIC_METADATA(envoy.filters.http.ext_authz:sub)%, and by later
-// filters). On allow every field but reason is set (claims the token lacks
-// are empty); on deny, route and reason.
+// filters). On allow every field but reason and dry_run is set (claims the
+// token lacks are empty); on deny, route and reason; on a dry-run route's
+// would-be denial, what the allow has plus dry_run and reason.
 type CheckMetadata struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The policy route that matched; empty when none did.
@@ -200,8 +201,11 @@ type CheckMetadata struct {
 	Scopes []string `protobuf:"bytes,6,rep,name=scopes,proto3" json:"scopes,omitempty"`
 	// The id of the configured pool whose key verified the token.
 	Pool string `protobuf:"bytes,7,opt,name=pool,proto3" json:"pool,omitempty"`
-	// The reason code of a denial (see Reason).
-	Reason        string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The reason code of a denial (see Reason), or of the denial a dry-run
+	// route let through.
+	Reason string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	// True when a dry-run route let through a request it would have denied.
+	DryRun        bool `protobuf:"varint,9,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -290,6 +294,13 @@ func (x *CheckMetadata) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *CheckMetadata) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
 }
 
 // KeySourceStatus is the state of one JWKS source in the shared cache.
@@ -815,7 +826,7 @@ var File_extauthz_v1_extauthz_proto protoreflect.FileDescriptor
 
 const file_extauthz_v1_extauthz_proto_rawDesc = "" +
 	"\n" +
-	"\x1aextauthz/v1/extauthz.proto\x12\vextauthz.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x01\n" +
+	"\x1aextauthz/v1/extauthz.proto\x12\vextauthz.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xea\x01\n" +
 	"\rCheckMetadata\x12\x14\n" +
 	"\x05route\x18\x01 \x01(\tR\x05route\x12\x10\n" +
 	"\x03sub\x18\x02 \x01(\tR\x03sub\x12\x1a\n" +
@@ -824,7 +835,8 @@ const file_extauthz_v1_extauthz_proto_rawDesc = "" +
 	"\tclient_id\x18\x05 \x01(\tR\bclientId\x12\x16\n" +
 	"\x06scopes\x18\x06 \x03(\tR\x06scopes\x12\x12\n" +
 	"\x04pool\x18\a \x01(\tR\x04pool\x12\x16\n" +
-	"\x06reason\x18\b \x01(\tR\x06reason\"\xb3\x01\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x12\x17\n" +
+	"\adry_run\x18\t \x01(\bR\x06dryRun\"\xb3\x01\n" +
 	"\x0fKeySourceStatus\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
 	"\x06loaded\x18\x02 \x01(\bR\x06loaded\x12\x12\n" +
