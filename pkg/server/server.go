@@ -114,22 +114,7 @@ func New(cfg Config) (*Server, error) {
 		log = zap.NewNop()
 	}
 	s := &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
-	s.registry.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
-	s.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "extauthz_policy_reloads_total",
-		Help: "Policy reload attempts by result (success|failure|unchanged).",
-	}, []string{"result"})
-	s.lastLoad = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "extauthz_policy_last_reload_success_timestamp_seconds",
-		Help: "When the policy in force was loaded.",
-	})
-	s.registry.MustRegister(s.reloads, s.lastLoad, buildInfo(cfg.Version, cfg.Commit))
-	for _, r := range []string{"success", "failure", "unchanged"} {
-		s.reloads.WithLabelValues(r)
-	}
+	s.registerMetrics()
 
 	snap := cfg.Snapshot
 	if cfg.PolicyPath != "" {
@@ -417,6 +402,27 @@ func (s *Server) Reload() {
 		zap.String("previous_digest", cur.Digest()),
 		zap.String("policy_digest", next.Digest()),
 		zap.Int("routes", len(next.Routes())))
+}
+
+// registerMetrics registers the process-level metrics, every series of a
+// closed label set created at zero.
+func (s *Server) registerMetrics() {
+	s.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	s.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "extauthz_policy_reloads_total",
+		Help: "Policy reload attempts by result (success|failure|unchanged).",
+	}, []string{"result"})
+	s.lastLoad = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "extauthz_policy_last_reload_success_timestamp_seconds",
+		Help: "When the policy in force was loaded.",
+	})
+	s.registry.MustRegister(s.reloads, s.lastLoad, buildInfo(s.cfg.Version, s.cfg.Commit))
+	for _, r := range []string{"success", "failure", "unchanged"} {
+		s.reloads.WithLabelValues(r)
+	}
 }
 
 // buildInfo is the constant extauthz_build_info series: which build runs,
