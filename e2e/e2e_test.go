@@ -407,15 +407,16 @@ func TestCLI(t *testing.T) {
 		Headers map[string]string `json:"headers"`
 		Claims  map[string]any    `json:"claims"`
 	}
+	// explain exits 0 when allowed, 1 when denied.
 	explain := func(t *testing.T, path, tok string) explained {
 		t.Helper()
 		code, stdout, stderr := run(t, "explain", "--config", policy, "--method", "GET", "--path", path, "--token", tok)
-		if code != 0 {
-			t.Fatalf("explain: exit %d, want 0\n%s%s", code, stdout, stderr)
-		}
 		var e explained
 		if err := json.Unmarshal([]byte(stdout), &e); err != nil {
-			t.Fatalf("explain output is not JSON: %v\n%s", err, stdout)
+			t.Fatalf("explain: exit %d, output is not JSON: %v\n%s%s", code, err, stdout, stderr)
+		}
+		if want := map[bool]int{true: 0, false: 1}[e.Allowed]; code != want {
+			t.Fatalf("explain: exit %d with allowed=%v, want %d\n%s", code, e.Allowed, want, stderr)
 		}
 		return e
 	}

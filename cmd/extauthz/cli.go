@@ -107,11 +107,19 @@ func (m *multiFlag) Set(v string) error {
 }
 
 // newLogger builds the process logger. Sampling bounds the cost of a flood
-// of identical denials.
+// of identical lines.
 func newLogger(level, format string, stderr io.Writer) (*zap.Logger, error) {
+	log, _, err := newLoggers(level, format, stderr)
+	return log, err
+}
+
+// newLoggers builds the process logger and the decision logger. They share
+// one core, but the decision logger is not sampled here: the edge samples it
+// itself and counts what it drops.
+func newLoggers(level, format string, stderr io.Writer) (log, decisions *zap.Logger, err error) {
 	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
-		return nil, fmt.Errorf("log level %q: %w", level, err)
+		return nil, nil, fmt.Errorf("log level %q: %w", level, err)
 	}
 	var enc zapcore.Encoder
 	switch format {
@@ -124,9 +132,10 @@ func newLogger(level, format string, stderr io.Writer) (*zap.Logger, error) {
 		cfg.EncodeTime = zapcore.TimeEncoderOfLayout("15:04:05.000")
 		enc = zapcore.NewConsoleEncoder(cfg)
 	default:
-		return nil, fmt.Errorf("log format %q: want json or console", format)
+		return nil, nil, fmt.Errorf("log format %q: want json or console", format)
 	}
 	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(stderr)), lvl)
-	core = zapcore.NewSamplerWithOptions(core, time.Second, 100, 100)
-	return zap.New(core, zap.ErrorOutput(zapcore.AddSync(stderr))), nil
+	errOut := zap.ErrorOutput(zapcore.AddSync(stderr))
+	sampled := zapcore.NewSamplerWithOptions(core, time.Second, 100, 100)
+	return zap.New(sampled, errOut), zap.New(core, errOut).Named("decision"), nil
 }

@@ -42,7 +42,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "extauthz dev: %v\n", err)
 		return exitUsage
 	}
-	log, err := newLogger(sf.logLevel, sf.logFormat, stderr)
+	log, decisions, err := newLoggers(sf.logLevel, sf.logFormat, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "extauthz dev: %v\n", err)
 		return exitUsage
@@ -69,8 +69,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitRuntime
 	}
 
-	cfg := sf.config(log)
+	cfg := sf.config(log, decisions)
 	cfg.Snapshot = snap
+	stopTracing, err := startTracing(ctx, &cfg, log)
+	if err != nil {
+		adminLis.Close()
+		fmt.Fprintf(stderr, "extauthz dev: %v\n", err)
+		return exitUsage
+	}
+	defer stopTracing()
 	cfg.AdminListener = adminLis
 	cfg.AdminHandlers = map[string]http.Handler{
 		"GET /" + devPoolID + "/.well-known/jwks.json": iss,
@@ -83,22 +90,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitRuntime
 	}
 
-	id, err := iss.IDToken(issuer.TokenOptions{
-		Subject: "0b9d4a2e-7f3c-4c1e-9a51-1d2f3e4a5b6c", Username: "demo-user",
-		ClientID: devClientID, Email: "demo@example.com", Groups: []string{"users"}, TTL: *ttl,
-	})
-	if err == nil {
-		var access string
-		access, err = iss.AccessToken(issuer.TokenOptions{
-			Subject: "0b9d4a2e-7f3c-4c1e-9a51-1d2f3e4a5b6c", Username: "demo-user",
-			ClientID: devClientID, Scopes: []string{"openid", "pets/read"}, Groups: []string{"users"}, TTL: *ttl,
-		})
-		if err == nil {
-			printDevBanner(stdout, srv.GRPCAddr(), srv.AdminAddr(), issURL, id, access, *ttl)
-			printHTTPAuthzBanner(stdout, srv.HTTPAuthzAddr())
-		}
-	}
-	if err != nil {
+	if err := mintSamples(stdout, iss, srv, issURL, *ttl); err != nil {
 		fmt.Fprintf(stderr, "extauthz dev: mint sample tokens: %v\n", err)
 		return exitRuntime
 	}
@@ -107,6 +99,26 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitRuntime
 	}
 	return exitOK
+}
+
+// mintSamples mints the demo's sample tokens and prints the banner.
+func mintSamples(stdout io.Writer, iss *issuer.Issuer, srv *server.Server, issURL string, ttl time.Duration) error {
+	id, err := iss.IDToken(issuer.TokenOptions{
+		Subject: "0b9d4a2e-7f3c-4c1e-9a51-1d2f3e4a5b6c", Username: "demo-user",
+		ClientID: devClientID, Email: "demo@example.com", Groups: []string{"users"}, TTL: ttl,
+	})
+	if err == nil {
+		var access string
+		access, err = iss.AccessToken(issuer.TokenOptions{
+			Subject: "0b9d4a2e-7f3c-4c1e-9a51-1d2f3e4a5b6c", Username: "demo-user",
+			ClientID: devClientID, Scopes: []string{"openid", "pets/read"}, Groups: []string{"users"}, TTL: ttl,
+		})
+		if err == nil {
+			printDevBanner(stdout, srv.GRPCAddr(), srv.AdminAddr(), issURL, id, access, ttl)
+			printHTTPAuthzBanner(stdout, srv.HTTPAuthzAddr())
+		}
+	}
+	return err
 }
 
 // loopbackAddr turns a wildcard listen address into one a local client can

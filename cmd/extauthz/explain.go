@@ -1,36 +1,34 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
-	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"go.uber.org/zap"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/types/known/structpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/authz"
-	"github.com/cognito-extauthz/cognito-extauthz/pkg/extauthz"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/explain"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 	extauthzv1 "github.com/cognito-extauthz/cognito-extauthz/proto/extauthz/v1"
 )
 
-// runExplain makes one decision locally, with the real policy and real
-// keys, and prints everything about it. It exits 0 whenever a decision was
-// made, allowed or denied; the decision is in the output.
+// runExplain makes one decision and prints it with why: locally from a
+// policy file and freshly fetched keys, or with --addr by a running service
+// from its live policy and keys. Exit 0 allowed, 1 denied, 2 usage or
+// configuration error, 3 the decision could not be had (service
+// unreachable).
 func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
-	configPath := fs.String("config", "", "policy file; required")
-	fetchTimeout := fs.Duration("jwks-fetch-timeout", 5*time.Second, "timeout of one JWKS fetch")
+	configPath := fs.String("config", "", "policy file; required unless --addr is given")
+	addr := fs.String("addr", "", "ask the running service at HOST:PORT (its gRPC address, started with --enable-admin-rpc) instead of deciding locally")
+	fetchTimeout := fs.Duration("jwks-fetch-timeout", 5*time.Second, "timeout of one JWKS fetch (local), or of the whole call (--addr)")
 	allowHTTP := fs.Bool("jwks-allow-http", false, "allow plain-http JWKS URLs to non-loopback hosts")
 	logLevel := fs.String("log-level", "warn", "log level for diagnostics on stderr")
 	var rf requestFlags
@@ -38,8 +36,8 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
-	if *configPath == "" || rf.path == "" {
-		fmt.Fprintln(stderr, "extauthz explain: --config and --path are required")
+	if (*configPath == "") == (*addr == "") || rf.path == "" {
+		fmt.Fprintln(stderr, "extauthz explain: --path and exactly one of --config or --addr are required")
 		return exitUsage
 	}
 	headers, err := rf.headerMap(os.Stdin)
@@ -47,35 +45,20 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "extauthz explain: %v\n", err)
 		return exitUsage
 	}
-	log, err := newLogger(*logLevel, "console", stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "extauthz explain: %v\n", err)
-		return exitUsage
+	req := &extauthzv1.ExplainRequest{Method: rf.method, Path: rf.path, Host: rf.host, Headers: headers, Route: rf.route}
+	var (
+		msg  *extauthzv1.Decision
+		code int
+	)
+	if *addr != "" {
+		msg, code = explainRemote(ctx, *addr, *fetchTimeout, req, stderr)
+	} else {
+		msg, code = explainLocal(ctx, *configPath, *fetchTimeout, *allowHTTP, *logLevel, req, stderr)
 	}
-	snap, err := policy.Load(*configPath, policy.Options{AllowHTTPJWKS: *allowHTTP})
-	if err != nil {
-		fmt.Fprintf(stderr, "extauthz explain: %v\n", err)
-		return exitFail
+	if msg == nil {
+		return code
 	}
-
-	keys := jwks.New(jwks.Options{FetchTimeout: *fetchTimeout, AllowHTTP: *allowHTTP, Logger: log.Named("jwks")})
-	defer keys.Close()
-	if err := keys.Prepare(ctx, snap.KeySources(), nil, *fetchTimeout+time.Second); err != nil {
-		log.Warn("not every key set loaded", zap.Error(err))
-	}
-
-	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
-		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
-			Method: strings.ToUpper(rf.method), Path: rf.path, Host: rf.host, Headers: headers,
-		}},
-	}}
-	if rf.route != "" {
-		req.Attributes.ContextExtensions = map[string]string{"route": rf.route}
-	}
-	az := authz.New(keys, authz.Options{})
-	d, resp := extauthz.Decide(ctx, snap, az, req)
-
-	out, err := decisionJSON(d, resp, keys.Status())
+	out, err := explain.JSON(msg)
 	if err != nil {
 		fmt.Fprintf(stderr, "extauthz explain: %v\n", err)
 		return exitRuntime
@@ -83,108 +66,51 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if _, err := stdout.Write(out); err != nil {
 		return exitRuntime
 	}
+	if !msg.GetAllowed() {
+		return exitFail
+	}
 	return exitOK
 }
 
-// decisionJSON renders a decision as the extauthz.v1.Decision message of
-// proto/, in JSON with the proto field names, indented and stable.
-func decisionJSON(d *authz.Decision, resp *authv3.CheckResponse, sources []jwks.SourceStatus) ([]byte, error) {
-	sum := summarize(resp)
-	msg := &extauthzv1.Decision{
-		Allowed:                 d.Allowed,
-		Route:                   d.RouteName(),
-		Reason:                  string(d.Reason),
-		Detail:                  d.Detail,
-		GrpcCode:                sum.GRPCCode,
-		Status:                  int32(sum.Status),
-		Body:                    sum.Body,
-		Headers:                 sum.Headers,
-		HeadersToRemove:         sum.HeadersToRemove,
-		QueryParametersToRemove: sum.QueryToRemove,
-		Metadata:                checkMetadata(sum.Metadata),
-	}
-	for _, st := range sources {
-		ks := &extauthzv1.KeySourceStatus{
-			Source:    st.Source.String(),
-			Loaded:    st.Loaded,
-			Keys:      int32(st.Keys),
-			LastError: st.LastError,
-		}
-		if !st.LastSuccess.IsZero() {
-			ks.LastSuccess = timestamppb.New(st.LastSuccess)
-		}
-		msg.Jwks = append(msg.Jwks, ks)
-	}
-	if d.Claims != nil {
-		claims, err := structpb.NewStruct(plainJSON(d.Claims.Map()).(map[string]any))
-		if err != nil {
-			return nil, fmt.Errorf("claims: %w", err)
-		}
-		msg.Claims = claims
-	}
-	raw, err := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(msg)
+// explainLocal decides with the policy file and keys fetched now.
+func explainLocal(ctx context.Context, configPath string, fetchTimeout time.Duration, allowHTTP bool, logLevel string, req *extauthzv1.ExplainRequest, stderr io.Writer) (*extauthzv1.Decision, int) {
+	log, err := newLogger(logLevel, "console", stderr)
 	if err != nil {
-		return nil, err
+		fmt.Fprintf(stderr, "extauthz explain: %v\n", err)
+		return nil, exitUsage
 	}
-	// protojson varies its whitespace on purpose; normalise it.
-	var compact, out bytes.Buffer
-	if err := json.Compact(&compact, raw); err != nil {
-		return nil, err
+	snap, err := policy.Load(configPath, policy.Options{AllowHTTPJWKS: allowHTTP})
+	if err != nil {
+		fmt.Fprintf(stderr, "extauthz explain: %v\n", err)
+		return nil, exitUsage
 	}
-	if err := json.Indent(&out, compact.Bytes(), "", "  "); err != nil {
-		return nil, err
+	keys := jwks.New(jwks.Options{FetchTimeout: fetchTimeout, AllowHTTP: allowHTTP, Logger: log.Named("jwks")})
+	defer keys.Close()
+	if err := keys.Prepare(ctx, snap.KeySources(), nil, fetchTimeout+time.Second); err != nil {
+		log.Warn("not every key set loaded", zap.Error(err))
 	}
-	out.WriteByte('\n')
-	return out.Bytes(), nil
+	msg, err := explain.Explain(ctx, snap, authz.New(keys, authz.Options{}), keys.Status(), req)
+	if err != nil {
+		fmt.Fprintf(stderr, "extauthz explain: %v\n", err)
+		return nil, exitRuntime
+	}
+	return msg, exitOK
 }
 
-// checkMetadata reads the dynamic metadata of a response back into its
-// schema, proto/extauthz/v1 CheckMetadata.
-func checkMetadata(md map[string]any) *extauthzv1.CheckMetadata {
-	str := func(k string) string { s, _ := md[k].(string); return s }
-	m := &extauthzv1.CheckMetadata{
-		Route: str("route"), Sub: str("sub"), Username: str("username"), TokenUse: str("token_use"),
-		ClientId: str("client_id"), Pool: str("pool"), Reason: str("reason"),
+// explainRemote asks a running service through extauthz.v1.Admin/Explain.
+func explainRemote(ctx context.Context, addr string, timeout time.Duration, req *extauthzv1.ExplainRequest, stderr io.Writer) (*extauthzv1.Decision, int) {
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		fmt.Fprintf(stderr, "extauthz explain: %v\n", err)
+		return nil, exitUsage
 	}
-	if list, ok := md["scopes"].([]any); ok {
-		for _, v := range list {
-			if s, ok := v.(string); ok {
-				m.Scopes = append(m.Scopes, s)
-			}
-		}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	msg, err := extauthzv1.NewAdminClient(conn).Explain(ctx, req)
+	if err != nil {
+		fmt.Fprintf(stderr, "extauthz explain: %s: %v (is the service started with --enable-admin-rpc?)\n", addr, err)
+		return nil, exitRuntime
 	}
-	return m
-}
-
-// plainJSON turns json.Number values into float64 (exact up to 2^53, which
-// covers every NumericDate) or, beyond that, their decimal text, so that a
-// claims map fits google.protobuf.Struct.
-func plainJSON(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		text := x.String()
-		if !strings.ContainsAny(text, ".eE") {
-			if n, err := x.Int64(); err == nil && n >= -(1<<53) && n <= 1<<53 {
-				return float64(n)
-			}
-			return text // beyond float64's exact range: keep the digits
-		}
-		if f, err := x.Float64(); err == nil {
-			return f
-		}
-		return text
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = plainJSON(e)
-		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = plainJSON(e)
-		}
-		return out
-	}
-	return v
+	return msg, exitOK
 }

@@ -26,7 +26,7 @@ func main() {
 // Exit codes.
 const (
 	exitOK      = 0
-	exitFail    = 1 // validate found problems; check was denied
+	exitFail    = 1 // validate found problems; check or explain was denied
 	exitUsage   = 2 // bad flags or arguments
 	exitRuntime = 3 // the command could not do its job
 )
@@ -39,7 +39,9 @@ Usage:
   extauthz dev                             zero-setup demo: embedded policy and local issuer
   extauthz validate --config policy.yaml   check a policy file offline (exit 1 on problems)
   extauthz explain  --config policy.yaml --method GET --path /pets/7 --token T
-                                           run one decision locally and print it as JSON
+                                           run one decision locally and print it, and why, as JSON
+                                           (--addr HOST:PORT asks a running service instead;
+                                           exit 0 allowed, 1 denied, 2 usage or config error)
   extauthz check    --addr 127.0.0.1:9001 --path /pets --token T
                                            send one Check to a running server (exit 1 if denied)
   extauthz version                         print version, commit and Go version

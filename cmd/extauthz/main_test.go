@@ -63,7 +63,7 @@ func TestUsageAndUnknownCommands(t *testing.T) {
 		{[]string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
 		{[]string{"serve"}, exitUsage, "--config (or EXTAUTHZ_CONFIG) is required"},
 		{[]string{"validate"}, exitUsage, "--config (or EXTAUTHZ_CONFIG) is required"},
-		{[]string{"explain", "--config", "x.yaml"}, exitUsage, "--config and --path are required"},
+		{[]string{"explain", "--config", "x.yaml"}, exitUsage, "--path and exactly one of --config or --addr are required"},
 		{[]string{"serve", "--config", "x.yaml", "--no-such-flag"}, exitUsage, "no-such-flag"},
 		{[]string{"validate", "--config", "x.yaml", "extra"}, exitUsage, `unexpected argument "extra"`},
 		{[]string{"serve", "-h"}, exitOK, "EXTAUTHZ_GRPC_ADDR"},
@@ -260,12 +260,12 @@ func TestExplain(t *testing.T) {
 	explain := func(t *testing.T, args ...string) explained {
 		t.Helper()
 		code, out, errs := runCLI(t, append([]string{"explain", "--config", path}, args...)...)
-		if code != exitOK {
-			t.Fatalf("explain %v: exit %d\n%s\n%s", args, code, out, errs)
-		}
 		var e explained
 		if err := json.Unmarshal([]byte(out), &e); err != nil {
-			t.Fatalf("explain output is not JSON: %v\n%s", err, out)
+			t.Fatalf("explain %v: exit %d, output is not JSON: %v\n%s\n%s", args, code, err, out, errs)
+		}
+		if want := map[bool]int{true: exitOK, false: exitFail}[e.Allowed]; code != want {
+			t.Fatalf("explain %v: exit %d with allowed=%v, want %d", args, code, e.Allowed, want)
 		}
 		if strings.Contains(errs, id) {
 			t.Fatal("explain logged the token")

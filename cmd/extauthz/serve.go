@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -15,6 +16,7 @@ import (
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/server"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/tlsfiles"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/tracing"
 )
 
 // serverFlags are shared by serve and dev.
@@ -32,6 +34,8 @@ type serverFlags struct {
 	reloadInterval      time.Duration
 	reflection          bool
 	httpAuthzAddr       string
+	logAllows           bool
+	enableAdminRPC      bool
 }
 
 // registerHTTPAuthz adds --http-authz-addr with the command's default ("" is
@@ -56,6 +60,8 @@ func (f *serverFlags) register(fs *flag.FlagSet, grpcAddr, adminAddr, logFormat 
 	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, keep serving this long after health turns NOT_SERVING")
 	fs.DurationVar(&f.reloadInterval, "reload-interval", 5*time.Second, "poll interval of the policy file watcher (fallback to fsnotify)")
 	fs.BoolVar(&f.reflection, "grpc-reflection", reflection, "register gRPC server reflection (for grpcurl)")
+	fs.BoolVar(&f.enableAdminRPC, "enable-admin-rpc", false, "serve extauthz.v1.Admin/Explain on the gRPC listener (answers whether a token is valid: keep the port private)")
+	fs.BoolVar(&f.logAllows, "log-allows", true, "write a decision log line for allowed checks too (denials are always logged)")
 }
 
 func (f *serverFlags) validate() error {
@@ -76,7 +82,7 @@ func (f *serverFlags) validate() error {
 	return nil
 }
 
-func (f *serverFlags) config(log *zap.Logger) server.Config {
+func (f *serverFlags) config(log, decisions *zap.Logger) server.Config {
 	return server.Config{
 		Policy:    policy.Options{AllowHTTPJWKS: f.jwksAllowHTTP},
 		GRPCAddr:  f.grpcAddr,
@@ -95,7 +101,34 @@ func (f *serverFlags) config(log *zap.Logger) server.Config {
 		Reflection:     f.reflection,
 		HTTPAuthzAddr:  f.httpAuthzAddr,
 		Logger:         log,
+		DecisionLogger: decisions,
+		OmitAllows:     !f.logAllows,
+		EnableAdminRPC: f.enableAdminRPC,
+		Version:        version,
+		Commit:         commit,
 	}
+}
+
+// startTracing turns tracing on when the OTEL_* environment asks for it.
+// The returned stop flushes buffered spans; call it after the server
+// stopped.
+func startTracing(ctx context.Context, cfg *server.Config, log *zap.Logger) (stop func(), err error) {
+	tp, err := tracing.FromEnv(ctx, version, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if !tp.Enabled {
+		return func() {}, nil
+	}
+	cfg.TracerProvider = tp
+	log.Info("tracing on", zap.String("protocol", tp.Protocol))
+	return func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tp.Shutdown(sctx); err != nil {
+			log.Warn("tracing shutdown", zap.Error(err))
+		}
+	}, nil
 }
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -118,7 +151,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "extauthz serve: %v\n", err)
 		return exitUsage
 	}
-	log, err := newLogger(sf.logLevel, sf.logFormat, stderr)
+	log, decisions, err := newLoggers(sf.logLevel, sf.logFormat, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "extauthz serve: %v\n", err)
 		return exitUsage
@@ -126,7 +159,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	defer func() { _ = log.Sync() }()
 	log.Info("starting", zap.String("version", version), zap.String("commit", commit))
 
-	cfg := sf.config(log)
+	cfg := sf.config(log, decisions)
 	cfg.PolicyPath = *configPath
 	// A TLS flag that cannot be honoured stops start-up: serving plaintext
 	// (or TLS without the client check) instead would be failing open.
@@ -146,6 +179,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "extauthz serve: %v\n", err)
 		return exitRuntime
 	}
+	stopTracing, err := startTracing(ctx, &cfg, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "extauthz serve: %v\n", err)
+		return exitUsage
+	}
+	defer stopTracing()
 	srv, err := server.New(cfg)
 	if err != nil {
 		log.Error("cannot start", zap.Error(err))

@@ -48,7 +48,11 @@ type Header struct {
 // Decision is the outcome of one check.
 type Decision struct {
 	Allowed bool
-	Reason  reason.Code
+	// DryRun is set when the route is in dry run and the real decision
+	// was a denial: Allowed is then true, Reason is the denial's reason,
+	// and the request goes upstream marked (see DryRunHeader).
+	DryRun bool
+	Reason reason.Code
 	// Detail explains a denial for logs; it never holds token material.
 	Detail string
 	// Route is the matched route, nil when none matched.
@@ -129,8 +133,13 @@ func New(keys token.Keys, opts Options) *Authorizer {
 // CacheLen reports how many verified tokens are cached.
 func (a *Authorizer) CacheLen() int { return a.cache.Len() }
 
+// DryRunHeader carries, to the upstream, the reason a dry-run route would
+// have denied the request.
+const DryRunHeader = "x-extauthz-dry-run"
+
 // Decide returns the decision for req under snap. It never returns an
-// allow by default: every path to Allowed=true is explicit.
+// allow by default: every path to Allowed=true is explicit, and a dry-run
+// route's is one.
 //
 // A request that names another method in an override header (or a
 // _method query parameter) is decided once per method and allowed only
@@ -141,14 +150,14 @@ func (a *Authorizer) Decide(ctx context.Context, snap *policy.Snapshot, req *Req
 		return deny(reason.Internal, "no policy loaded")
 	}
 	ms := methods(req)
-	d := a.decide(ctx, snap, req)
+	d := a.decideDry(ctx, snap, req)
 	for _, m := range ms[1:] {
 		if !d.Allowed {
 			break
 		}
 		alt := *req
 		alt.Method = m
-		o := a.decide(ctx, snap, &alt)
+		o := a.decideDry(ctx, snap, &alt)
 		if !o.Allowed {
 			o.Detail = "as method override " + m + ": " + o.Detail
 			return o
@@ -159,6 +168,35 @@ func (a *Authorizer) Decide(ctx context.Context, snap *policy.Snapshot, req *Req
 		d = merge(o, d)
 	}
 	return d
+}
+
+// decideDry is decide with a dry-run route's override applied.
+func (a *Authorizer) decideDry(ctx context.Context, snap *policy.Snapshot, req *Request) *Decision {
+	d := a.decide(ctx, snap, req)
+	if d.Route != nil && d.Route.DryRun {
+		a.dryRun(snap, req, d)
+	}
+	return d
+}
+
+// dryRun lets a dry-run route's request through. A would-be denial keeps
+// its reason, gets the claim headers when the token verified, and is marked
+// for the upstream; the anti-forgery removals apply either way, and a
+// client's own x-extauthz-dry-run header never reaches the upstream.
+func (a *Authorizer) dryRun(snap *policy.Snapshot, req *Request, d *Decision) {
+	if d.Allowed {
+		// RemoveHeaders may be the snapshot's shared slice; its capacity
+		// equals its length, so append copies.
+		d.RemoveHeaders = append(d.RemoveHeaders, DryRunHeader)
+		return
+	}
+	d.Allowed, d.DryRun = true, true
+	if d.Claims != nil && d.Route.Authorizer != nil {
+		a.mutations(snap, d.Route, d.Claims, req, d)
+	} else {
+		d.RemoveHeaders = snap.ClaimHeaderNames()
+	}
+	d.SetHeaders = append(d.SetHeaders, Header{Name: DryRunHeader, Value: string(d.Reason)})
 }
 
 // decide is the decision for req under its own method.

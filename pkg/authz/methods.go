@@ -108,6 +108,10 @@ func merge(d, o *Decision) *Decision {
 		}
 	}
 	d.RemoveHeaders = remove
+	// A would-be denial under either method is what a dry run reports.
+	if o.DryRun && !d.DryRun {
+		d.DryRun, d.Reason = true, o.Reason
+	}
 	for _, q := range o.RemoveQuery {
 		if !contains(d.RemoveQuery, q) {
 			d.RemoveQuery = append(d.RemoveQuery, q)

@@ -7,14 +7,12 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
-	"strings"
-	"sync"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
-	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
@@ -32,17 +30,29 @@ type Options struct {
 	Snapshot func() *policy.Snapshot
 	// Authorizer makes the decisions.
 	Authorizer *authz.Authorizer
-	// Logger receives one line per denial (info) and per allow (debug).
+	// Logger receives what is not a decision: panics and configuration
+	// errors.
 	Logger *zap.Logger
+	// DecisionLogger receives the decision log, one line per check,
+	// sampled under floods (see SampleFirst). nil is Logger.Named("decision").
+	DecisionLogger *zap.Logger
+	// OmitAllows leaves allowed checks out of the decision log; denials
+	// and dry runs are always logged.
+	OmitAllows bool
 	// Metrics, when non-nil, counts checks and observes their latency.
 	Metrics *Metrics
+	// Tracer, when non-nil, traces every check as a server span. nil
+	// costs the check nothing.
+	Tracer trace.Tracer
 }
 
 // Server implements envoy.service.auth.v3.Authorization.
 type Server struct {
 	authv3.UnimplementedAuthorizationServer
-	opts Options
-	log  *zap.Logger
+	opts      Options
+	log       *zap.Logger
+	decisions *zap.Logger
+	tracer    trace.Tracer
 }
 
 // NewServer returns a Server.
@@ -51,7 +61,11 @@ func NewServer(opts Options) *Server {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Server{opts: opts, log: log}
+	dl := opts.DecisionLogger
+	if dl == nil {
+		dl = log.Named("decision")
+	}
+	return &Server{opts: opts, log: log, decisions: newDecisionLog(dl, opts.Metrics), tracer: opts.Tracer}
 }
 
 // Register adds the Authorization service to g.
@@ -71,7 +85,10 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *aut
 	// snap is read inside the deferred recover, so a panic in the Snapshot
 	// func itself is recovered too (grpc-go does not recover handler
 	// panics: one escaping here would kill the process).
-	var snap *policy.Snapshot
+	var (
+		snap *policy.Snapshot
+		span trace.Span // nil unless tracing is on
+	)
 	defer func() {
 		if p := recover(); p != nil {
 			// A panic must never become an allow, nor kill the process
@@ -79,7 +96,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *aut
 			s.log.Error("check panicked", zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
 			d := &authz.Decision{Reason: reason.Internal, Detail: fmt.Sprint("panic: ", p)}
 			resp = Response(snap, d)
-			s.observe(nil, d, start)
+			s.observe(span, nil, d, start)
 		}
 	}()
 	snap = s.snapshot()
@@ -87,9 +104,12 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *aut
 	var hs requestHeaders
 	var areq authz.Request
 	toRequest(req, &hs, &areq)
+	if s.tracer != nil {
+		ctx, span = s.startSpan(ctx, &hs)
+	}
 	d := s.opts.Authorizer.Decide(ctx, snap, &areq)
 	resp = Response(snap, d)
-	s.observe(&areq, d, start)
+	s.observe(span, &areq, d, start)
 	return resp, nil
 }
 
@@ -128,8 +148,18 @@ func allowResponse(d *authz.Decision) *authv3.CheckResponse {
 			HeadersToRemove:         d.RemoveHeaders,
 			QueryParametersToRemove: d.RemoveQuery,
 		}},
-		DynamicMetadata: allowMetadata(d),
+		DynamicMetadata: dryRunMetadata(d, allowMetadata(d)),
 	}
+}
+
+// dryRunMetadata adds dry_run and the would-be denial's reason to the
+// metadata of a dry-run route's let-through request.
+func dryRunMetadata(d *authz.Decision, md *structpb.Struct) *structpb.Struct {
+	if d.DryRun {
+		md.Fields["dry_run"] = structpb.NewBoolValue(true)
+		md.Fields["reason"] = structpb.NewStringValue(string(d.Reason))
+	}
+	return md
 }
 
 // headerOptions builds append=false header options. The messages are
@@ -204,135 +234,4 @@ func denyResponse(snap *policy.Snapshot, d *authz.Decision) *authv3.CheckRespons
 			"reason": structpb.NewStringValue(string(d.Reason)),
 		}},
 	}
-}
-
-// observe records the decision in metrics and the decision log.
-func (s *Server) observe(req *authz.Request, d *authz.Decision, start time.Time) {
-	elapsed := time.Since(start)
-	s.opts.Metrics.observe(d, elapsed)
-	if len(d.Unset) > 0 {
-		// The token's value is not logged: only which headers and route.
-		s.log.Warn("claim header not set: its value cannot travel in a header unambiguously",
-			zap.String("route", d.RouteName()), zap.Strings("headers", d.Unset))
-	}
-	switch {
-	case d.Allowed:
-		if ce := s.log.Check(zap.DebugLevel, "check allowed"); ce != nil {
-			ce.Write(decisionFields(req, d, elapsed)...)
-		}
-	case d.Reason == reason.Internal:
-		s.log.Error("check failed", decisionFields(req, d, elapsed)...)
-	case d.Reason == reason.JWKSUnavailable:
-		s.log.Warn("check failed", decisionFields(req, d, elapsed)...)
-	case d.Reason == reason.RouteNotFound && req != nil && req.RouteName != "":
-		// Envoy and the policy disagree about route names: an operator
-		// must fix configuration, so this is an error, not noise.
-		fields := append(decisionFields(req, d, elapsed), zap.String("context_route", req.RouteName))
-		s.log.Error("configuration error: context_extensions route not in policy", fields...)
-	default:
-		if ce := s.log.Check(zap.InfoLevel, "check denied"); ce != nil {
-			ce.Write(decisionFields(req, d, elapsed)...)
-		}
-	}
-}
-
-// decisionFields are the decision log fields. They never include a header
-// value, the query string, a token or a claim beyond the subject.
-func decisionFields(req *authz.Request, d *authz.Decision, elapsed time.Duration) []zap.Field {
-	f := make([]zap.Field, 0, 10)
-	f = append(f,
-		zap.String("reason", string(d.Reason)),
-		zap.String("route", d.RouteName()),
-		zap.Duration("duration", elapsed),
-	)
-	if req != nil {
-		f = append(f,
-			zap.String("method", req.Method),
-			zap.String("path", logPath(req.Path)),
-		)
-		if id, n := req.Headers.Get("x-request-id"); n == 1 {
-			f = append(f, zap.String("request_id", truncate(id, 128)))
-		}
-	}
-	if d.Detail != "" {
-		f = append(f, zap.String("detail", d.Detail))
-	}
-	if d.Claims != nil {
-		f = append(f, zap.String("sub", d.Claims.Subject()), zap.Bool("cache_hit", d.CacheHit))
-	}
-	return f
-}
-
-// logPath drops the query (an identitySource of query:access_token puts the
-// token there) and bounds the length.
-func logPath(p string) string {
-	if i := strings.IndexAny(p, "?#"); i >= 0 {
-		p = p[:i]
-	}
-	return truncate(p, 256)
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
-
-// Metrics are the check counters and latency histogram.
-type Metrics struct {
-	checks   *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	// counters caches labelled children so the hot path does not hash
-	// label values on every check.
-	counters sync.Map // counterKey -> prometheus.Counter
-	allowed  prometheus.Observer
-	denied   prometheus.Observer
-}
-
-type counterKey struct{ route, decision, reason string }
-
-// NewMetrics creates the check metrics and registers them with reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "extauthz_checks_total",
-			Help: "Authorization checks by policy route, decision (allow|deny) and reason code.",
-		}, []string{"route", "decision", "reason"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "extauthz_check_duration_seconds",
-			Help: "Time to answer a check, by decision.",
-			Buckets: []float64{
-				0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
-				0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
-			},
-		}, []string{"decision"}),
-	}
-	if reg != nil {
-		reg.MustRegister(m.checks, m.duration)
-	}
-	m.allowed = m.duration.WithLabelValues("allow")
-	m.denied = m.duration.WithLabelValues("deny")
-	return m
-}
-
-func (m *Metrics) observe(d *authz.Decision, elapsed time.Duration) {
-	if m == nil {
-		return
-	}
-	decision, obs := "deny", m.denied
-	if d.Allowed {
-		decision, obs = "allow", m.allowed
-	}
-	route := d.RouteName()
-	if route == "" {
-		route = "none"
-	}
-	k := counterKey{route, decision, string(d.Reason)}
-	c, ok := m.counters.Load(k)
-	if !ok {
-		c, _ = m.counters.LoadOrStore(k, m.checks.WithLabelValues(k.route, k.decision, k.reason))
-	}
-	c.(prometheus.Counter).Inc()
-	obs.Observe(elapsed.Seconds())
 }

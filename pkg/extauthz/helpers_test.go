@@ -17,6 +17,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
@@ -61,6 +62,9 @@ type fixtureOptions struct {
 	nilAuthorizer bool
 	// logs, when set, receives the logs (shared between fixtures).
 	logs *logBuffer
+	// tracer traces checks; omitAllows is Options.OmitAllows.
+	tracer     trace.Tracer
+	omitAllows bool
 }
 
 func newFixture(t testing.TB, o fixtureOptions) *fixture {
@@ -101,10 +105,13 @@ func newFixture(t testing.TB, o fixtureOptions) *fixture {
 		snapFn = o.snapshot
 	}
 	opts := extauthz.Options{
-		Snapshot:   snapFn,
-		Authorizer: f.az,
-		Logger:     f.logs.logger().Named("check"),
-		Metrics:    extauthz.NewMetrics(f.reg),
+		Snapshot:       snapFn,
+		Authorizer:     f.az,
+		Logger:         f.logs.logger().Named("check"),
+		DecisionLogger: f.logs.logger().Named("decision"),
+		OmitAllows:     o.omitAllows,
+		Metrics:        extauthz.NewMetrics(f.reg),
+		Tracer:         o.tracer,
 	}
 	if o.nilAuthorizer {
 		opts.Authorizer = nil

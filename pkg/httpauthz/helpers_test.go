@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"go.opentelemetry.io/otel/trace"
 	"io"
 	"net"
 	"net/http"
@@ -45,6 +46,7 @@ type fixtureOptions struct {
 	policy   string // "" is testenv.Policy
 	noWait   bool   // do not wait for the keys (JWKS down)
 	snapshot func() *policy.Snapshot
+	tracer   trace.Tracer // nil: tracing off
 }
 
 func newFixture(t testing.TB, o fixtureOptions) *fixture {
@@ -74,6 +76,7 @@ func newFixture(t testing.TB, o fixtureOptions) *fixture {
 	log := f.logs.logger()
 	edge := extauthz.NewServer(extauthz.Options{
 		Snapshot: snapFn, Authorizer: az, Logger: log.Named("check"), Metrics: extauthz.NewMetrics(f.reg),
+		Tracer: o.tracer,
 	})
 	h := httpauthz.New(httpauthz.Options{Snapshot: snapFn, Authorizer: az, Observer: edge, Logger: log.Named("http_authz")})
 	srv := httptest.NewUnstartedServer(nil)

@@ -7,6 +7,7 @@
 package httpauthz
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/authz"
@@ -24,9 +26,11 @@ import (
 )
 
 // Observer records decisions; *extauthz.Server is one, so the HTTP edge
-// feeds the same metrics and decision log as gRPC checks.
+// feeds the same metrics, decision log and traces as gRPC checks.
 type Observer interface {
-	Observe(req *authz.Request, d *authz.Decision, start time.Time)
+	// StartSpan starts a request's server span (nil when tracing is off).
+	StartSpan(ctx context.Context, h http.Header) (context.Context, trace.Span)
+	Observe(span trace.Span, req *authz.Request, d *authz.Decision, start time.Time)
 }
 
 var _ Observer = (*extauthz.Server)(nil)
@@ -95,10 +99,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			d = &authz.Decision{Reason: reason.Internal, Detail: fmt.Sprint("panic: ", p)}
 			clear(w.Header()) // no half-written allow headers on a denial
 			writeDenial(w, snap, d)
-			h.observe(nil, d, start)
+			h.observe(nil, nil, d, start)
 		}
 	}()
 	snap = h.snapshot()
+	var span trace.Span
+	if h.opts.Observer != nil {
+		var ctx context.Context
+		ctx, span = h.opts.Observer.StartSpan(r.Context(), r.Header)
+		r = r.WithContext(ctx)
+	}
 	d = h.decide(w, r, ep, snap, &areq)
 	if d.Allowed {
 		writeAllow(w, snap, d)
@@ -109,7 +119,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if areq.Headers == nil {
 		req = nil
 	}
-	h.observe(req, d, start)
+	h.observe(span, req, d, start)
 }
 
 // decide reads (and bounds) the body, translates the request and asks for
@@ -151,9 +161,9 @@ func (h *Handler) snapshot() *policy.Snapshot {
 	return h.opts.Snapshot()
 }
 
-func (h *Handler) observe(req *authz.Request, d *authz.Decision, start time.Time) {
+func (h *Handler) observe(span trace.Span, req *authz.Request, d *authz.Decision, start time.Time) {
 	if h.opts.Observer != nil {
-		h.opts.Observer.Observe(req, d, start)
+		h.opts.Observer.Observe(span, req, d, start)
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"go.uber.org/zap"
 )
 
@@ -57,6 +59,11 @@ type Options struct {
 	// Now is the clock for the refetch window and status times; nil is
 	// time.Now.
 	Now func() time.Time
+	// TracerProvider, when set, traces every load as a "jwks.fetch" span.
+	// A load started by a lookup (an unknown kid) is a child of the span
+	// in that lookup's context, so a trace of the check that paid for the
+	// fetch shows it. nil traces nothing.
+	TracerProvider trace.TracerProvider
 	// HTTPClient replaces the package's hardened client (tests). Its own
 	// redirect and proxy policy then applies; the URL check, status check,
 	// size cap and FetchTimeout still do.
@@ -71,6 +78,7 @@ type Cache struct {
 	log     *zap.Logger
 	client  *http.Client
 	metrics *metrics
+	tracer  trace.Tracer
 	// ownClient: the client is ours, so Close may close its idle
 	// connections.
 	ownClient bool
@@ -116,6 +124,9 @@ type entry struct {
 type fetchCall struct {
 	done chan struct{}
 	err  error // set before done is closed
+	// parent is the span context of the lookup that started the load;
+	// invalid for background loads.
+	parent trace.SpanContext
 }
 
 // SourceStatus is the state of one kept source, for /readyz and explain.
@@ -166,6 +177,11 @@ func New(opts Options) *Cache {
 		c.ownClient = true
 	}
 	c.metrics = newMetrics(opts.Registerer, c.log)
+	tp := opts.TracerProvider
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	c.tracer = tp.Tracer("github.com/cognito-extauthz/cognito-extauthz/pkg/jwks")
 	empty := map[Source]*entry{}
 	c.entries.Store(&empty)
 	return c
@@ -217,6 +233,7 @@ func (c *Cache) newEntry(src Source) *entry {
 	}
 	e.missRefetched = c.metrics.kidMiss.WithLabelValues(e.label, missRefetched)
 	e.missLimited = c.metrics.kidMiss.WithLabelValues(e.label, missRateLimited)
+	c.metrics.initSource(e.label)
 	return e
 }
 
@@ -353,7 +370,7 @@ func (c *Cache) miss(ctx context.Context, e *entry, kid string) (*Key, error) {
 	}
 	counted := false
 	for {
-		call, started, err := c.refetch(e, kid)
+		call, started, err := c.refetch(ctx, e, kid)
 		if call == nil {
 			k, err := e.answerOr(kid, err)
 			if err != nil && !counted {
@@ -387,7 +404,7 @@ func (c *Cache) miss(ctx context.Context, e *entry, kid string) (*Key, error) {
 // one and opens the window. It returns a nil call when the lookup must be
 // answered from the cache, with an error to use if the cache cannot answer
 // either (the source was dropped meanwhile).
-func (c *Cache) refetch(e *entry, kid string) (call *fetchCall, started bool, err error) {
+func (c *Cache) refetch(ctx context.Context, e *entry, kid string) (call *fetchCall, started bool, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if call := e.inflight.Load(); call != nil {
@@ -400,7 +417,7 @@ func (c *Cache) refetch(e *entry, kid string) (call *fetchCall, started bool, er
 	if now.UnixNano() < e.refetchAfter.Load() {
 		return nil, false, nil
 	}
-	call = c.startLocked(e)
+	call = c.startLocked(e, trace.SpanContextFromContext(ctx))
 	if call == nil {
 		return nil, false, ErrUnavailable
 	}
@@ -454,15 +471,15 @@ func (c *Cache) startOrJoin(e *entry) *fetchCall {
 	if call := e.inflight.Load(); call != nil {
 		return call
 	}
-	return c.startLocked(e)
+	return c.startLocked(e, trace.SpanContext{})
 }
 
 // startLocked starts a fetch; e.mu must be held and nothing be in flight.
-func (c *Cache) startLocked(e *entry) *fetchCall {
+func (c *Cache) startLocked(e *entry, parent trace.SpanContext) *fetchCall {
 	if e.dropped {
 		return nil
 	}
-	call := &fetchCall{done: make(chan struct{})}
+	call := &fetchCall{done: make(chan struct{}), parent: parent}
 	e.inflight.Store(call)
 	c.wg.Add(1)
 	go c.fetch(e, call)

@@ -18,6 +18,9 @@ type metrics struct {
 	keys        *prometheus.GaugeVec
 	lastSuccess *prometheus.GaugeVec
 	kidMiss     *prometheus.CounterVec
+	// fetchDuration times every load, failed ones included: a slow IdP
+	// shows here before it times out.
+	fetchDuration *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer, log *zap.Logger) *metrics {
@@ -38,12 +41,18 @@ func newMetrics(reg prometheus.Registerer, log *zap.Logger) *metrics {
 			Name: "extauthz_jwks_kid_miss_total",
 			Help: "Lookups of a kid not in the cached set, by outcome (refetched, rate_limited).",
 		}, []string{"source", "outcome"}),
+		fetchDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "extauthz_jwks_fetch_duration_seconds",
+			Help:    "Time to load a key set (fetch or file read, parse included), per key source.",
+			Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10},
+		}, []string{"source"}),
 	}
 	if reg != nil {
 		m.fetches = register(reg, m.fetches, log)
 		m.keys = register(reg, m.keys, log)
 		m.lastSuccess = register(reg, m.lastSuccess, log)
 		m.kidMiss = register(reg, m.kidMiss, log)
+		m.fetchDuration = register(reg, m.fetchDuration, log)
 	}
 	return m
 }
@@ -72,4 +81,20 @@ func (m *metrics) forget(label string) {
 	m.keys.DeletePartialMatch(l)
 	m.lastSuccess.DeletePartialMatch(l)
 	m.kidMiss.DeletePartialMatch(l)
+	m.fetchDuration.DeletePartialMatch(l)
+}
+
+// fetchResults is the closed set of the result label.
+var fetchResults = []string{
+	resultOK, resultHTTPStatus, resultNetwork, resultTimeout, resultTooLarge,
+	resultParse, resultNoKeys, resultRedirect, resultURLRejected, resultFile,
+}
+
+// initSource creates every series of a new source at zero, so an alert on
+// a rate of failures has a series to evaluate before the first failure.
+func (m *metrics) initSource(label string) {
+	for _, r := range fetchResults {
+		m.fetches.WithLabelValues(label, r)
+	}
+	m.fetchDuration.WithLabelValues(label)
 }

@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 )
 
@@ -92,8 +95,16 @@ func (c *Cache) recordReject(e *entry) {
 // replaces the old one atomically; a failure keeps the old one.
 func (c *Cache) fetch(e *entry, call *fetchCall) {
 	defer c.wg.Done()
+	// The span's parent is the lookup's, but its lifetime is the entry's:
+	// a check that gives up must not cancel a load others wait for.
+	ctx := trace.ContextWithSpanContext(e.ctx, call.parent)
+	if !call.parent.IsValid() {
+		ctx = e.ctx
+	}
+	ctx, span := c.tracer.Start(ctx, "jwks.fetch", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("jwks.source", e.label)))
 	start := time.Now()
-	body, err := c.read(e)
+	body, err := c.read(ctx, e)
 	var (
 		set *keySet
 		res parseResult
@@ -109,6 +120,11 @@ func (c *Cache) fetch(e *entry, call *fetchCall) {
 	}
 	dur := time.Since(start)
 	result := resultOf(err)
+	span.SetAttributes(attribute.String("jwks.result", result))
+	if err != nil {
+		span.SetStatus(codes.Error, result)
+	}
+	span.End()
 
 	e.mu.Lock()
 	dropped := e.dropped
@@ -116,6 +132,7 @@ func (c *Cache) fetch(e *entry, call *fetchCall) {
 	kept := 0
 	if !dropped {
 		c.metrics.fetches.WithLabelValues(e.label, result).Inc()
+		c.metrics.fetchDuration.WithLabelValues(e.label).Observe(dur.Seconds())
 		if err == nil {
 			digest := sha256.Sum256(body)
 			changed = digest != e.lastDigest
@@ -189,11 +206,11 @@ func (c *Cache) logDropped(e *entry, res parseResult, changed bool) {
 
 // read returns the source's body: a file read, or a fetch bounded by
 // FetchTimeout and tied to the entry (not to any request).
-func (c *Cache) read(e *entry) ([]byte, error) {
+func (c *Cache) read(ctx context.Context, e *entry) ([]byte, error) {
 	if e.src.File != "" {
 		return readFile(e.src.File, c.opts.MaxBodyBytes)
 	}
-	ctx, cancel := context.WithTimeout(e.ctx, c.opts.FetchTimeout)
+	ctx, cancel := context.WithTimeout(ctx, c.opts.FetchTimeout)
 	defer cancel()
 	return fetchURL(ctx, c.client, e.src.URL, c.opts.MaxBodyBytes)
 }

@@ -101,6 +101,7 @@ type routeDoc struct {
 	Groups        docList[docValue] `policy:"groups"`
 	Claims        docMap[docValue]  `policy:"claims"`
 	ClaimHeaders  docMap[docValue]  `policy:"claimHeaders"`
+	DryRun        docValue          `policy:"dryRun"`
 }
 
 type matchDoc struct {

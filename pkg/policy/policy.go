@@ -144,6 +144,10 @@ type Route struct {
 	Groups       []string           // any one must be in cognito:groups
 	Claims       []ClaimRequirement // all must hold; sorted by claim
 	ClaimHeaders []ClaimHeader      // sorted by header
+	// DryRun: the route's decision is computed, logged and counted, but
+	// the request is always let through, marked when it would have been
+	// denied. For trying a stricter policy without an outage.
+	DryRun bool
 
 	methods methodSet
 	host    hostPattern

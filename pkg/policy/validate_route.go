@@ -19,6 +19,9 @@ func (v *validator) route(d *routeDoc, index int) {
 	}
 	r := def.r
 	v.routeName(def)
+	if d.DryRun.Set() {
+		r.DryRun, _ = v.boolean(d.DryRun)
+	}
 	if !d.Match.Set() {
 		v.missing(d.docValue, d.Match.docValue, "a route needs match.path")
 	} else {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -27,6 +29,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/authz"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/explain"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/extauthz"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
@@ -80,6 +83,20 @@ type Config struct {
 	GRPCTLS TLSSource
 
 	Logger *zap.Logger
+	// DecisionLogger receives one line per check; nil is
+	// Logger.Named("decision"). It should not be sampled already: the
+	// edge samples it and counts what it drops.
+	DecisionLogger *zap.Logger
+	// OmitAllows leaves allowed checks out of the decision log.
+	OmitAllows bool
+	// TracerProvider, when non-nil, traces checks and JWKS loads. nil
+	// turns tracing off at no cost per check.
+	TracerProvider trace.TracerProvider
+	// EnableAdminRPC serves extauthz.v1.Admin (Explain) on the gRPC
+	// listener. Off by default: it answers whether a token is valid.
+	EnableAdminRPC bool
+	// Version and Commit label extauthz_build_info.
+	Version, Commit string
 }
 
 // TLSSource supplies a listener's TLS configuration and keeps it current
@@ -125,11 +142,7 @@ func New(cfg Config) (*Server, error) {
 		log = zap.NewNop()
 	}
 	s := &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
-	s.registry.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-	)
-	s.registerPolicyMetrics()
+	s.registerMetrics()
 
 	snap := cfg.Snapshot
 	if cfg.PolicyPath != "" {
@@ -149,40 +162,12 @@ func New(cfg Config) (*Server, error) {
 	jopts := cfg.JWKS
 	jopts.Logger = log.Named("jwks")
 	jopts.Registerer = s.registry
+	jopts.TracerProvider = cfg.TracerProvider
 	s.keys = jwks.New(jopts)
 	s.authz = authz.New(s.keys, authz.Options{CacheSize: cfg.TokenCacheSize, Timeout: cfg.CheckTimeout})
 	s.registerServiceGauges()
 
-	grpcOpts := []grpc.ServerOption{
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
-			MinTime:             5 * time.Second,
-			PermitWithoutStream: true,
-		}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute}),
-	}
-	if cfg.HTTPAuthzTLS != nil {
-		s.registry.MustRegister(cfg.HTTPAuthzTLS)
-	}
-	if cfg.GRPCTLS != nil {
-		s.registry.MustRegister(cfg.GRPCTLS)
-		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(cfg.GRPCTLS.Config())))
-	}
-	s.grpc = grpc.NewServer(grpcOpts...)
-	edge := extauthz.NewServer(extauthz.Options{
-		Snapshot:   s.snap.Load,
-		Authorizer: s.authz,
-		Logger:     log.Named("check"),
-		Metrics:    extauthz.NewMetrics(s.registry),
-	})
-	edge.Register(s.grpc)
-	s.newHTTPAuthz(edge)
-	s.health = health.NewServer()
-	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	s.health.SetServingStatus(authService, healthpb.HealthCheckResponse_NOT_SERVING)
-	healthpb.RegisterHealthServer(s.grpc, s.health)
-	if cfg.Reflection {
-		reflection.Register(s.grpc)
-	}
+	s.grpc = s.newGRPC()
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -209,23 +194,6 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// registerPolicyMetrics registers the reload counter (every result label
-// present from the start) and the last-load timestamp.
-func (s *Server) registerPolicyMetrics() {
-	s.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "extauthz_policy_reloads_total",
-		Help: "Policy reload attempts by result (success|failure|unchanged).",
-	}, []string{"result"})
-	s.lastLoad = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "extauthz_policy_last_reload_success_timestamp_seconds",
-		Help: "When the policy in force was loaded.",
-	})
-	s.registry.MustRegister(s.reloads, s.lastLoad)
-	for _, r := range []string{"success", "failure", "unchanged"} {
-		s.reloads.WithLabelValues(r)
-	}
-}
-
 // registerServiceGauges registers the gauges read at scrape time.
 func (s *Server) registerServiceGauges() {
 	s.registry.MustRegister(
@@ -243,6 +211,54 @@ func (s *Server) registerServiceGauges() {
 			return 0
 		}),
 	)
+}
+
+// newGRPC assembles the gRPC server: ext_authz Check, health, and what the
+// operator turned on (reflection, the Admin service).
+func (s *Server) newGRPC() *grpc.Server {
+	opts := []grpc.ServerOption{
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+			MinTime:             5 * time.Second,
+			PermitWithoutStream: true,
+		}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute}),
+	}
+	if s.cfg.HTTPAuthzTLS != nil {
+		s.registry.MustRegister(s.cfg.HTTPAuthzTLS)
+	}
+	if s.cfg.GRPCTLS != nil {
+		s.registry.MustRegister(s.cfg.GRPCTLS)
+		opts = append(opts, grpc.Creds(credentials.NewTLS(s.cfg.GRPCTLS.Config())))
+	}
+	g := grpc.NewServer(opts...)
+	eopts := extauthz.Options{
+		Snapshot:       s.snap.Load,
+		Authorizer:     s.authz,
+		Logger:         s.log.Named("check"),
+		DecisionLogger: s.cfg.DecisionLogger,
+		OmitAllows:     s.cfg.OmitAllows,
+		Metrics:        extauthz.NewMetrics(s.registry),
+	}
+	if eopts.DecisionLogger == nil {
+		eopts.DecisionLogger = s.log.Named("decision")
+	}
+	if s.cfg.TracerProvider != nil {
+		eopts.Tracer = s.cfg.TracerProvider.Tracer("github.com/cognito-extauthz/cognito-extauthz/pkg/extauthz")
+	}
+	edge := extauthz.NewServer(eopts)
+	edge.Register(g)
+	s.newHTTPAuthz(edge)
+	s.health = health.NewServer()
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	s.health.SetServingStatus(authService, healthpb.HealthCheckResponse_NOT_SERVING)
+	healthpb.RegisterHealthServer(g, s.health)
+	if s.cfg.Reflection {
+		reflection.Register(g)
+	}
+	if s.cfg.EnableAdminRPC {
+		explain.NewAdmin(s.snap.Load, s.keys).Register(g)
+	}
+	return g
 }
 
 func (s *Server) listen() error {
@@ -445,6 +461,47 @@ func (s *Server) Reload() {
 		zap.String("previous_digest", cur.Digest()),
 		zap.String("policy_digest", next.Digest()),
 		zap.Int("routes", len(next.Routes())))
+}
+
+// registerMetrics registers the process-level metrics, every series of a
+// closed label set created at zero.
+func (s *Server) registerMetrics() {
+	s.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	s.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "extauthz_policy_reloads_total",
+		Help: "Policy reload attempts by result (success|failure|unchanged).",
+	}, []string{"result"})
+	s.lastLoad = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "extauthz_policy_last_reload_success_timestamp_seconds",
+		Help: "When the policy in force was loaded.",
+	})
+	s.registry.MustRegister(s.reloads, s.lastLoad, buildInfo(s.cfg.Version, s.cfg.Commit))
+	for _, r := range []string{"success", "failure", "unchanged"} {
+		s.reloads.WithLabelValues(r)
+	}
+}
+
+// buildInfo is the constant extauthz_build_info series: which build runs,
+// for dashboards that compare replicas during a rollout.
+func buildInfo(version, commit string) prometheus.Collector {
+	if version == "" {
+		version = "dev"
+	}
+	if commit == "" {
+		commit = "unknown"
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "extauthz_build_info",
+		Help: "Always 1; the labels name the running build.",
+		ConstLabels: prometheus.Labels{
+			"version": version, "commit": commit, "goversion": runtime.Version(),
+		},
+	})
+	g.Set(1)
+	return g
 }
 
 func (s *Server) shutdown() {

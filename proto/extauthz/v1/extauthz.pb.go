@@ -192,8 +192,9 @@ func (Reason) EnumDescriptor() ([]byte, []int) {
 // CheckMetadata is the dynamic metadata of a check, written by Envoy under
 // the envoy.filters.http.ext_authz namespace (usable in access logs as
 // %DYNAMIC_METADATA(envoy.filters.http.ext_authz:sub)%, and by later
-// filters). On allow every field but reason is set (claims the token lacks
-// are empty); on deny, route and reason.
+// filters). On allow every field but reason and dry_run is set (claims the
+// token lacks are empty); on deny, route and reason; on a dry-run route's
+// would-be denial, what the allow has plus dry_run and reason.
 type CheckMetadata struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The policy route that matched; empty when none did.
@@ -210,8 +211,11 @@ type CheckMetadata struct {
 	Scopes []string `protobuf:"bytes,6,rep,name=scopes,proto3" json:"scopes,omitempty"`
 	// The id of the configured pool whose key verified the token.
 	Pool string `protobuf:"bytes,7,opt,name=pool,proto3" json:"pool,omitempty"`
-	// The reason code of a denial (see Reason).
-	Reason        string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The reason code of a denial (see Reason), or of the denial a dry-run
+	// route let through.
+	Reason string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	// True when a dry-run route let through a request it would have denied.
+	DryRun        bool `protobuf:"varint,9,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -300,6 +304,13 @@ func (x *CheckMetadata) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *CheckMetadata) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
 }
 
 // KeySourceStatus is the state of one JWKS source in the shared cache.
@@ -415,7 +426,17 @@ type Decision struct {
 	// The verified token's claims; unset when no token verified.
 	Claims *structpb.Struct `protobuf:"bytes,12,opt,name=claims,proto3" json:"claims,omitempty"`
 	// The key sources the decision could draw on.
-	Jwks          []*KeySourceStatus `protobuf:"bytes,13,rep,name=jwks,proto3" json:"jwks,omitempty"`
+	Jwks []*KeySourceStatus `protobuf:"bytes,13,rep,name=jwks,proto3" json:"jwks,omitempty"`
+	// Each route whose path template matches the request, in the order
+	// tried, and why it won or lost. With a context_extensions route, that
+	// route alone.
+	RouteCandidates []*RouteCandidate `protobuf:"bytes,14,rep,name=route_candidates,json=routeCandidates,proto3" json:"route_candidates,omitempty"`
+	// Each requirement of the matched route, in the order checked: a denial
+	// names the first one not ok.
+	Requirements []*Requirement `protobuf:"bytes,15,rep,name=requirements,proto3" json:"requirements,omitempty"`
+	// True when the route is in dry run and the real decision was a denial:
+	// allowed is true, reason is the denial's.
+	DryRun        bool `protobuf:"varint,16,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -541,11 +562,281 @@ func (x *Decision) GetJwks() []*KeySourceStatus {
 	return nil
 }
 
+func (x *Decision) GetRouteCandidates() []*RouteCandidate {
+	if x != nil {
+		return x.RouteCandidates
+	}
+	return nil
+}
+
+func (x *Decision) GetRequirements() []*Requirement {
+	if x != nil {
+		return x.Requirements
+	}
+	return nil
+}
+
+func (x *Decision) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+// RouteCandidate is one route a request could match.
+type RouteCandidate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The route's name.
+	Route string `protobuf:"bytes,1,opt,name=route,proto3" json:"route,omitempty"`
+	// Its path template, as written in the policy.
+	Path string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// Its methods ("ANY" for all).
+	Methods string `protobuf:"bytes,3,opt,name=methods,proto3" json:"methods,omitempty"`
+	// Its host; empty for any host.
+	Host string `protobuf:"bytes,4,opt,name=host,proto3" json:"host,omitempty"`
+	// Whether this route was chosen.
+	Won bool `protobuf:"varint,5,opt,name=won,proto3" json:"won,omitempty"`
+	// Why it won or lost.
+	Why           string `protobuf:"bytes,6,opt,name=why,proto3" json:"why,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteCandidate) Reset() {
+	*x = RouteCandidate{}
+	mi := &file_extauthz_v1_extauthz_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteCandidate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteCandidate) ProtoMessage() {}
+
+func (x *RouteCandidate) ProtoReflect() protoreflect.Message {
+	mi := &file_extauthz_v1_extauthz_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteCandidate.ProtoReflect.Descriptor instead.
+func (*RouteCandidate) Descriptor() ([]byte, []int) {
+	return file_extauthz_v1_extauthz_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RouteCandidate) GetRoute() string {
+	if x != nil {
+		return x.Route
+	}
+	return ""
+}
+
+func (x *RouteCandidate) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *RouteCandidate) GetMethods() string {
+	if x != nil {
+		return x.Methods
+	}
+	return ""
+}
+
+func (x *RouteCandidate) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *RouteCandidate) GetWon() bool {
+	if x != nil {
+		return x.Won
+	}
+	return false
+}
+
+func (x *RouteCandidate) GetWhy() string {
+	if x != nil {
+		return x.Why
+	}
+	return ""
+}
+
+// Requirement is one requirement of a route and how the request fared.
+type Requirement struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What is required: token, token_use, app_client, scopes, groups, or
+	// "claim NAME".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// What the route wants.
+	Want string `protobuf:"bytes,2,opt,name=want,proto3" json:"want,omitempty"`
+	// What the request had. Never a token or a signature.
+	Got string `protobuf:"bytes,3,opt,name=got,proto3" json:"got,omitempty"`
+	// Whether it held.
+	Ok            bool `protobuf:"varint,4,opt,name=ok,proto3" json:"ok,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Requirement) Reset() {
+	*x = Requirement{}
+	mi := &file_extauthz_v1_extauthz_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Requirement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Requirement) ProtoMessage() {}
+
+func (x *Requirement) ProtoReflect() protoreflect.Message {
+	mi := &file_extauthz_v1_extauthz_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Requirement.ProtoReflect.Descriptor instead.
+func (*Requirement) Descriptor() ([]byte, []int) {
+	return file_extauthz_v1_extauthz_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Requirement) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Requirement) GetWant() string {
+	if x != nil {
+		return x.Want
+	}
+	return ""
+}
+
+func (x *Requirement) GetGot() string {
+	if x != nil {
+		return x.Got
+	}
+	return ""
+}
+
+func (x *Requirement) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+// ExplainRequest is one HTTP request to explain, as Envoy would describe
+// it in a CheckRequest.
+type ExplainRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The HTTP method, e.g. GET.
+	Method string `protobuf:"bytes,1,opt,name=method,proto3" json:"method,omitempty"`
+	// The request target, query included.
+	Path string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	// The :authority.
+	Host string `protobuf:"bytes,3,opt,name=host,proto3" json:"host,omitempty"`
+	// Request headers, lower-case names; the token goes here
+	// (authorization: Bearer ...).
+	Headers map[string]string `protobuf:"bytes,4,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// A policy route name, as Envoy's context_extensions "route" selects it.
+	Route         string `protobuf:"bytes,5,opt,name=route,proto3" json:"route,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExplainRequest) Reset() {
+	*x = ExplainRequest{}
+	mi := &file_extauthz_v1_extauthz_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExplainRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExplainRequest) ProtoMessage() {}
+
+func (x *ExplainRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_extauthz_v1_extauthz_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExplainRequest.ProtoReflect.Descriptor instead.
+func (*ExplainRequest) Descriptor() ([]byte, []int) {
+	return file_extauthz_v1_extauthz_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *ExplainRequest) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *ExplainRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ExplainRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *ExplainRequest) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *ExplainRequest) GetRoute() string {
+	if x != nil {
+		return x.Route
+	}
+	return ""
+}
+
 var File_extauthz_v1_extauthz_proto protoreflect.FileDescriptor
 
 const file_extauthz_v1_extauthz_proto_rawDesc = "" +
 	"\n" +
-	"\x1aextauthz/v1/extauthz.proto\x12\vextauthz.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd1\x01\n" +
+	"\x1aextauthz/v1/extauthz.proto\x12\vextauthz.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xea\x01\n" +
 	"\rCheckMetadata\x12\x14\n" +
 	"\x05route\x18\x01 \x01(\tR\x05route\x12\x10\n" +
 	"\x03sub\x18\x02 \x01(\tR\x03sub\x12\x1a\n" +
@@ -554,14 +845,15 @@ const file_extauthz_v1_extauthz_proto_rawDesc = "" +
 	"\tclient_id\x18\x05 \x01(\tR\bclientId\x12\x16\n" +
 	"\x06scopes\x18\x06 \x03(\tR\x06scopes\x12\x12\n" +
 	"\x04pool\x18\a \x01(\tR\x04pool\x12\x16\n" +
-	"\x06reason\x18\b \x01(\tR\x06reason\"\xb3\x01\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x12\x17\n" +
+	"\adry_run\x18\t \x01(\bR\x06dryRun\"\xb3\x01\n" +
 	"\x0fKeySourceStatus\x12\x16\n" +
 	"\x06source\x18\x01 \x01(\tR\x06source\x12\x16\n" +
 	"\x06loaded\x18\x02 \x01(\bR\x06loaded\x12\x12\n" +
 	"\x04keys\x18\x03 \x01(\x05R\x04keys\x12=\n" +
 	"\flast_success\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vlastSuccess\x12\x1d\n" +
 	"\n" +
-	"last_error\x18\x05 \x01(\tR\tlastError\"\xb1\x04\n" +
+	"last_error\x18\x05 \x01(\tR\tlastError\"\xd0\x05\n" +
 	"\bDecision\x12\x18\n" +
 	"\aallowed\x18\x01 \x01(\bR\aallowed\x12\x14\n" +
 	"\x05route\x18\x02 \x01(\tR\x05route\x12\x16\n" +
@@ -576,7 +868,31 @@ const file_extauthz_v1_extauthz_proto_rawDesc = "" +
 	" \x03(\tR\x17queryParametersToRemove\x126\n" +
 	"\bmetadata\x18\v \x01(\v2\x1a.extauthz.v1.CheckMetadataR\bmetadata\x12/\n" +
 	"\x06claims\x18\f \x01(\v2\x17.google.protobuf.StructR\x06claims\x120\n" +
-	"\x04jwks\x18\r \x03(\v2\x1c.extauthz.v1.KeySourceStatusR\x04jwks\x1a:\n" +
+	"\x04jwks\x18\r \x03(\v2\x1c.extauthz.v1.KeySourceStatusR\x04jwks\x12F\n" +
+	"\x10route_candidates\x18\x0e \x03(\v2\x1b.extauthz.v1.RouteCandidateR\x0frouteCandidates\x12<\n" +
+	"\frequirements\x18\x0f \x03(\v2\x18.extauthz.v1.RequirementR\frequirements\x12\x17\n" +
+	"\adry_run\x18\x10 \x01(\bR\x06dryRun\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x8c\x01\n" +
+	"\x0eRouteCandidate\x12\x14\n" +
+	"\x05route\x18\x01 \x01(\tR\x05route\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x18\n" +
+	"\amethods\x18\x03 \x01(\tR\amethods\x12\x12\n" +
+	"\x04host\x18\x04 \x01(\tR\x04host\x12\x10\n" +
+	"\x03won\x18\x05 \x01(\bR\x03won\x12\x10\n" +
+	"\x03why\x18\x06 \x01(\tR\x03why\"W\n" +
+	"\vRequirement\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04want\x18\x02 \x01(\tR\x04want\x12\x10\n" +
+	"\x03got\x18\x03 \x01(\tR\x03got\x12\x0e\n" +
+	"\x02ok\x18\x04 \x01(\bR\x02ok\"\xe6\x01\n" +
+	"\x0eExplainRequest\x12\x16\n" +
+	"\x06method\x18\x01 \x01(\tR\x06method\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\x12\x12\n" +
+	"\x04host\x18\x03 \x01(\tR\x04host\x12B\n" +
+	"\aheaders\x18\x04 \x03(\v2(.extauthz.v1.ExplainRequest.HeadersEntryR\aheaders\x12\x14\n" +
+	"\x05route\x18\x05 \x01(\tR\x05route\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xf5\x05\n" +
@@ -609,7 +925,9 @@ const file_extauthz_v1_extauthz_proto_rawDesc = "" +
 	"\x18REASON_DEADLINE_EXCEEDED\x10)\x12\x13\n" +
 	"\x0fREASON_CANCELED\x10*\x12\x19\n" +
 	"\x15REASON_INTERNAL_ERROR\x10+\x12\x1a\n" +
-	"\x16REASON_REQUEST_INVALID\x102BKZIgithub.com/cognito-extauthz/cognito-extauthz/proto/extauthz/v1;extauthzv1b\x06proto3"
+	"\x16REASON_REQUEST_INVALID\x1022F\n" +
+	"\x05Admin\x12=\n" +
+	"\aExplain\x12\x1b.extauthz.v1.ExplainRequest\x1a\x15.extauthz.v1.DecisionBKZIgithub.com/cognito-extauthz/cognito-extauthz/proto/extauthz/v1;extauthzv1b\x06proto3"
 
 var (
 	file_extauthz_v1_extauthz_proto_rawDescOnce sync.Once
@@ -624,27 +942,36 @@ func file_extauthz_v1_extauthz_proto_rawDescGZIP() []byte {
 }
 
 var file_extauthz_v1_extauthz_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_extauthz_v1_extauthz_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_extauthz_v1_extauthz_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_extauthz_v1_extauthz_proto_goTypes = []any{
 	(Reason)(0),                   // 0: extauthz.v1.Reason
 	(*CheckMetadata)(nil),         // 1: extauthz.v1.CheckMetadata
 	(*KeySourceStatus)(nil),       // 2: extauthz.v1.KeySourceStatus
 	(*Decision)(nil),              // 3: extauthz.v1.Decision
-	nil,                           // 4: extauthz.v1.Decision.HeadersEntry
-	(*timestamppb.Timestamp)(nil), // 5: google.protobuf.Timestamp
-	(*structpb.Struct)(nil),       // 6: google.protobuf.Struct
+	(*RouteCandidate)(nil),        // 4: extauthz.v1.RouteCandidate
+	(*Requirement)(nil),           // 5: extauthz.v1.Requirement
+	(*ExplainRequest)(nil),        // 6: extauthz.v1.ExplainRequest
+	nil,                           // 7: extauthz.v1.Decision.HeadersEntry
+	nil,                           // 8: extauthz.v1.ExplainRequest.HeadersEntry
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*structpb.Struct)(nil),       // 10: google.protobuf.Struct
 }
 var file_extauthz_v1_extauthz_proto_depIdxs = []int32{
-	5, // 0: extauthz.v1.KeySourceStatus.last_success:type_name -> google.protobuf.Timestamp
-	4, // 1: extauthz.v1.Decision.headers:type_name -> extauthz.v1.Decision.HeadersEntry
-	1, // 2: extauthz.v1.Decision.metadata:type_name -> extauthz.v1.CheckMetadata
-	6, // 3: extauthz.v1.Decision.claims:type_name -> google.protobuf.Struct
-	2, // 4: extauthz.v1.Decision.jwks:type_name -> extauthz.v1.KeySourceStatus
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	9,  // 0: extauthz.v1.KeySourceStatus.last_success:type_name -> google.protobuf.Timestamp
+	7,  // 1: extauthz.v1.Decision.headers:type_name -> extauthz.v1.Decision.HeadersEntry
+	1,  // 2: extauthz.v1.Decision.metadata:type_name -> extauthz.v1.CheckMetadata
+	10, // 3: extauthz.v1.Decision.claims:type_name -> google.protobuf.Struct
+	2,  // 4: extauthz.v1.Decision.jwks:type_name -> extauthz.v1.KeySourceStatus
+	4,  // 5: extauthz.v1.Decision.route_candidates:type_name -> extauthz.v1.RouteCandidate
+	5,  // 6: extauthz.v1.Decision.requirements:type_name -> extauthz.v1.Requirement
+	8,  // 7: extauthz.v1.ExplainRequest.headers:type_name -> extauthz.v1.ExplainRequest.HeadersEntry
+	6,  // 8: extauthz.v1.Admin.Explain:input_type -> extauthz.v1.ExplainRequest
+	3,  // 9: extauthz.v1.Admin.Explain:output_type -> extauthz.v1.Decision
+	9,  // [9:10] is the sub-list for method output_type
+	8,  // [8:9] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_extauthz_v1_extauthz_proto_init() }
@@ -658,9 +985,9 @@ func file_extauthz_v1_extauthz_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_extauthz_v1_extauthz_proto_rawDesc), len(file_extauthz_v1_extauthz_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   8,
 			NumExtensions: 0,
-			NumServices:   0,
+			NumServices:   1,
 		},
 		GoTypes:           file_extauthz_v1_extauthz_proto_goTypes,
 		DependencyIndexes: file_extauthz_v1_extauthz_proto_depIdxs,

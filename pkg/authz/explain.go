@@ -1,0 +1,83 @@
+package authz
+
+import "strings"
+
+// Requirement is one requirement of a route, as explain shows it: what
+// the route wants, what the request had, and whether it held.
+type Requirement struct {
+	Name string
+	Want string
+	Got  string
+	OK   bool
+}
+
+// notVerified is the Got of a requirement that could not be checked
+// because no token verified.
+const notVerified = "(not checked: no verified token)"
+
+// Requirements lists the requirements of d's route in the order Decide
+// checks them, each with what the request had. A denial for an unmet
+// requirement names the first one not OK. It is for explain, off the hot
+// path; Decide does not use it.
+func Requirements(d *Decision) []Requirement {
+	route := d.Route
+	if route == nil {
+		return nil
+	}
+	if route.NoAuth {
+		return []Requirement{{Name: "authorization", Want: "NONE", Got: "no token needed", OK: true}}
+	}
+	c := d.Claims
+	az := route.Authorizer
+	out := make([]Requirement, 0, 5+len(route.Claims))
+	tok := Requirement{Name: "token", Want: "a valid token"}
+	if az != nil {
+		tok.Want += " in " + az.Source.String() + " from a pool of authorizer " + az.Name
+	}
+	if c != nil {
+		tok.Got, tok.OK = "verified (pool "+c.Pool()+")", true
+	} else {
+		tok.Got = string(d.Reason)
+		if d.Detail != "" {
+			tok.Got = d.Detail
+		}
+	}
+	out = append(out, tok)
+
+	add := func(name, want string, got func() (string, bool)) {
+		r := Requirement{Name: name, Want: want, Got: notVerified}
+		if c != nil {
+			r.Got, r.OK = got()
+		}
+		out = append(out, r)
+	}
+	add("token_use", route.Mode.TokenUse(), func() (string, bool) {
+		return c.TokenUse(), c.TokenUse() == route.Mode.TokenUse()
+	})
+	if az != nil && az.Token != nil && len(az.Token.ClientIDs) > 0 {
+		// Checked during verification: a token that verified passed it.
+		add("app_client", "one of "+strings.Join(az.Token.ClientIDs, ", "), func() (string, bool) {
+			return c.ClientID(), true
+		})
+	}
+	if len(route.Scopes) > 0 {
+		add("scopes", "any of "+strings.Join(route.Scopes, " "), func() (string, bool) {
+			return strings.Join(c.Scopes(), " "), c.HasAnyScope(route.Scopes)
+		})
+	}
+	if len(route.Groups) > 0 {
+		add("groups", "any of "+strings.Join(route.Groups, ", "), func() (string, bool) {
+			return strings.Join(c.Groups(), ", "), c.InAnyGroup(route.Groups)
+		})
+	}
+	for _, req := range route.Claims {
+		add("claim "+req.Claim, req.Value, func() (string, bool) {
+			v, ok := c.Format(req.Claim)
+			if !ok {
+				return "(absent)", false
+			}
+			return v, v == req.Value
+		})
+	}
+	return out
+}
