@@ -199,6 +199,8 @@ func TestServeFlagValidation(t *testing.T) {
 		{"--jwks-fetch-timeout", "0s"},
 		{"--token-cache-size", "-1"},
 		{"--reload-interval", "1ms"},
+		{"--reload-settle", "-1s"},
+		{"--reload-settle", "2m"},
 		{"--log-level", "loud"},
 		{"--log-format", "xml"},
 	} {

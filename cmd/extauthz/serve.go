@@ -28,6 +28,7 @@ type serverFlags struct {
 	shutdownGrace       time.Duration
 	shutdownDelay       time.Duration
 	reloadInterval      time.Duration
+	reloadSettle        time.Duration
 	reflection          bool
 }
 
@@ -45,6 +46,7 @@ func (f *serverFlags) register(fs *flag.FlagSet, grpcAddr, adminAddr, logFormat 
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 15*time.Second, "on SIGTERM, how long in-flight checks may take to finish")
 	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, keep serving this long after health turns NOT_SERVING")
 	fs.DurationVar(&f.reloadInterval, "reload-interval", 5*time.Second, "poll interval of the policy file watcher (fallback to fsnotify)")
+	fs.DurationVar(&f.reloadSettle, "reload-settle", server.DefaultReloadSettle, "a changed policy file is applied only once its content has stayed the same this long (0: at once, only for writers that rename a complete file into place)")
 	fs.BoolVar(&f.reflection, "grpc-reflection", reflection, "register gRPC server reflection (for grpcurl)")
 }
 
@@ -62,11 +64,17 @@ func (f *serverFlags) validate() error {
 		return fmt.Errorf("durations must not be negative")
 	case f.reloadInterval < 100*time.Millisecond:
 		return fmt.Errorf("--reload-interval must be at least 100ms")
+	case f.reloadSettle < 0 || f.reloadSettle > time.Minute:
+		return fmt.Errorf("--reload-settle must be between 0s and 1m")
 	}
 	return nil
 }
 
 func (f *serverFlags) config(log *zap.Logger) server.Config {
+	settle := f.reloadSettle
+	if settle == 0 {
+		settle = -1 // server.Config reads zero as the default
+	}
 	return server.Config{
 		Policy:    policy.Options{AllowHTTPJWKS: f.jwksAllowHTTP},
 		GRPCAddr:  f.grpcAddr,
@@ -82,6 +90,7 @@ func (f *serverFlags) config(log *zap.Logger) server.Config {
 		ShutdownGrace:  f.shutdownGrace,
 		ShutdownDelay:  f.shutdownDelay,
 		ReloadInterval: f.reloadInterval,
+		ReloadSettle:   settle,
 		Reflection:     f.reflection,
 		Logger:         log,
 	}

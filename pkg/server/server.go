@@ -59,6 +59,12 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// ReloadInterval is the poll fallback of the policy watcher.
 	ReloadInterval time.Duration
+	// ReloadSettle is how long a changed policy file must keep the same
+	// content before it is applied, so that a file rewritten in place is
+	// never applied half-written. Zero means DefaultReloadSettle; a
+	// negative value applies every change at once (only safe when every
+	// writer replaces the file atomically).
+	ReloadSettle time.Duration
 	// Reflection registers gRPC server reflection (for grpcurl).
 	Reflection bool
 	// AdminHandlers are extra admin HTTP routes (the dev issuer's JWKS).
@@ -103,14 +109,14 @@ func New(cfg Config) (*Server, error) {
 	)
 	s.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "extauthz_policy_reloads_total",
-		Help: "Policy reload attempts by result (success|failure|unchanged).",
+		Help: "Policy reload attempts by result (success|failure|unchanged|unsettled).",
 	}, []string{"result"})
 	s.lastLoad = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "extauthz_policy_last_reload_success_timestamp_seconds",
 		Help: "When the policy in force was loaded.",
 	})
 	s.registry.MustRegister(s.reloads, s.lastLoad)
-	for _, r := range []string{"success", "failure", "unchanged"} {
+	for _, r := range []string{"success", "failure", "unchanged", "unsettled"} {
 		s.reloads.WithLabelValues(r)
 	}
 
@@ -278,7 +284,8 @@ func (s *Server) Run(ctx context.Context) error {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			if err := watch.Watch(bg, s.cfg.PolicyPath, s.cfg.ReloadInterval, s.log.Named("watch"), s.Reload); err != nil {
+			reload := func() { s.reload(bg) }
+			if err := watch.Watch(bg, s.cfg.PolicyPath, s.cfg.ReloadInterval, s.log.Named("watch"), reload); err != nil {
 				s.log.Error("policy watch stopped", zap.Error(err))
 			}
 		}()
@@ -293,7 +300,7 @@ func (s *Server) Run(ctx context.Context) error {
 			select {
 			case <-bg.Done():
 			case <-t.C:
-				s.Reload()
+				s.reload(bg)
 			}
 		}()
 	}
@@ -331,69 +338,6 @@ func (s *Server) becomeReady(ctx context.Context) {
 		s.health.SetServingStatus(authService, healthpb.HealthCheckResponse_SERVING)
 		s.log.Info("ready")
 	}
-}
-
-// Reload loads the policy file again and, when it is valid, swaps it in
-// atomically. Any error keeps the policy in force. Checks never see a
-// half-applied policy: each reads one snapshot pointer once.
-func (s *Server) Reload() {
-	if s.cfg.PolicyPath == "" {
-		return
-	}
-	s.reloadMu.Lock()
-	defer s.reloadMu.Unlock()
-	next, err := policy.Load(s.cfg.PolicyPath, s.cfg.Policy)
-	if err != nil {
-		s.reloads.WithLabelValues("failure").Inc()
-		s.log.Error("policy reload rejected; keeping the policy in force",
-			zap.String("path", s.cfg.PolicyPath),
-			zap.String("policy_digest", s.snap.Load().Digest()),
-			zap.Error(err))
-		return
-	}
-	cur := s.snap.Load()
-	if next.Digest() == cur.Digest() {
-		s.reloads.WithLabelValues("unchanged").Inc()
-		return
-	}
-	// Fetch the new policy's keys before it takes effect, while keeping
-	// the old sources for checks still running on the old snapshot.
-	newSources := next.KeySources()
-	s.keys.Sync(union(cur.KeySources(), newSources))
-	wait := s.cfg.JWKS.FetchTimeout
-	if wait <= 0 {
-		wait = 5 * time.Second
-	}
-	wctx, cancel := context.WithTimeout(context.Background(), wait+time.Second)
-	if err := s.keys.Wait(wctx, newSources); err != nil {
-		// The policy is valid; an unreachable key set is an operational
-		// problem confined to the routes that use it (they fail closed).
-		s.log.Warn("new policy's jwks not all loaded; applying it anyway", zap.Error(err))
-	}
-	cancel()
-	s.snap.Store(next)
-	s.keys.Sync(newSources)
-	s.reloads.WithLabelValues("success").Inc()
-	s.lastLoad.SetToCurrentTime()
-	s.log.Info("policy reloaded",
-		zap.String("path", s.cfg.PolicyPath),
-		zap.String("previous_digest", cur.Digest()),
-		zap.String("policy_digest", next.Digest()),
-		zap.Int("routes", len(next.Routes())))
-}
-
-func union(a, b []jwks.Source) []jwks.Source {
-	seen := make(map[jwks.Source]bool, len(a)+len(b))
-	out := make([]jwks.Source, 0, len(a)+len(b))
-	for _, list := range [][]jwks.Source{a, b} {
-		for _, src := range list {
-			if !seen[src] {
-				seen[src] = true
-				out = append(out, src)
-			}
-		}
-	}
-	return out
 }
 
 func (s *Server) shutdown() {
