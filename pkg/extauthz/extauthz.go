@@ -36,6 +36,12 @@ type Options struct {
 	Logger *zap.Logger
 	// Metrics, when non-nil, counts checks and observes their latency.
 	Metrics *Metrics
+	// Limits bounds the size of a request that is judged at all.
+	Limits Limits
+	// Timeout, when positive, bounds a check from the arrival of its
+	// stream (see TapArrival), decoding included; a check whose deadline
+	// passed before the decision began is answered deadline_exceeded.
+	Timeout time.Duration
 }
 
 // Server implements envoy.service.auth.v3.Authorization.
@@ -51,6 +57,7 @@ func NewServer(opts Options) *Server {
 	if log == nil {
 		log = zap.NewNop()
 	}
+	opts.Limits = opts.Limits.withDefaults()
 	return &Server{opts: opts, log: log}
 }
 
@@ -83,11 +90,30 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *aut
 		}
 	}()
 	snap = s.snapshot()
+	ctx, cancel, late := deadline(ctx, s.opts.Timeout)
+	if cancel != nil {
+		defer cancel()
+	}
 
 	var hs requestHeaders
 	var areq authz.Request
+	if d := s.opts.Limits.exceeded(req); d != nil {
+		// Log the request line only: reading a header of this request is
+		// the cost being refused.
+		hr := req.GetAttributes().GetRequest().GetHttp()
+		areq = authz.Request{Method: hr.GetMethod(), Path: hr.GetPath(), Headers: &hs}
+		resp = Response(snap, d)
+		s.observe(&areq, d, start)
+		return resp, nil
+	}
 	toRequest(req, &hs, &areq)
-	d := s.opts.Authorizer.Decide(ctx, snap, &areq)
+	d := late
+	if d == nil {
+		d = ended(ctx)
+	}
+	if d == nil {
+		d = s.opts.Authorizer.Decide(ctx, snap, &areq)
+	}
 	resp = Response(snap, d)
 	s.observe(&areq, d, start)
 	return resp, nil

@@ -44,6 +44,9 @@ const (
 	ClaimMismatch Code = "claim_mismatch"  // a required claim value differs
 	RouteNotFound Code = "route_not_found" // no route matched (defaultAction deny), or an unknown context_extensions route name
 	PathInvalid   Code = "path_invalid"    // the request path cannot be put in canonical form (bad escape, encoded slash)
+	// RequestInvalid: the check request carries more headers, or more header
+	// bytes, than the service judges; refused before any header is read.
+	RequestInvalid Code = "request_invalid"
 )
 
 // Codes for requests refused with 503: the service cannot decide, so it fails
@@ -103,6 +106,7 @@ func All() []Code {
 		KidUnknown, SignatureInvalid, IssuerUnknown, TokenExpired, ClaimInvalid, TokenUseMismatch,
 		ClientNotAllowed,
 		ScopeMissing, GroupMissing, ClaimMismatch, RouteNotFound, PathInvalid,
+		RequestInvalid,
 		JWKSUnavailable, DeadlineExceeded, Canceled, Internal,
 	}
 }

@@ -65,6 +65,12 @@ type Config struct {
 	// negative value applies every change at once (only safe when every
 	// writer replaces the file atomically).
 	ReloadSettle time.Duration
+	// MaxMessageBytes is the largest CheckRequest accepted (gRPC
+	// RESOURCE_EXHAUSTED above it); zero means DefaultMaxMessageBytes.
+	MaxMessageBytes int
+	// RequestLimits bounds the headers a check judges (request_invalid
+	// denial above them); zero fields take the extauthz defaults.
+	RequestLimits extauthz.Limits
 	// Reflection registers gRPC server reflection (for grpcurl).
 	Reflection bool
 	// AdminHandlers are extra admin HTTP routes (the dev issuer's JWKS).
@@ -155,18 +161,14 @@ func New(cfg Config) (*Server, error) {
 		}),
 	)
 
-	s.grpc = grpc.NewServer(
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
-			MinTime:             5 * time.Second,
-			PermitWithoutStream: true,
-		}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute}),
-	)
+	s.grpc = grpc.NewServer(grpcOptions(cfg)...)
 	edge := extauthz.NewServer(extauthz.Options{
 		Snapshot:   s.snap.Load,
 		Authorizer: s.authz,
 		Logger:     log.Named("check"),
 		Metrics:    extauthz.NewMetrics(s.registry),
+		Limits:     cfg.RequestLimits,
+		Timeout:    cfg.CheckTimeout,
 	})
 	edge.Register(s.grpc)
 	s.health = health.NewServer()
@@ -200,6 +202,51 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// gRPC transport limits. Envoy sends one small CheckRequest per client
+// request over a few long-lived HTTP/2 connections; these bound what a
+// misbehaving or hostile peer can make one connection cost.
+const (
+	// DefaultMaxMessageBytes is gRPC's own default, made explicit: far
+	// above any CheckRequest Envoy builds from its default header limits.
+	DefaultMaxMessageBytes = 4 << 20
+	// maxConcurrentStreams bounds checks in flight per connection (Envoy
+	// opens another connection, or queues, beyond it): with the message
+	// cap it bounds the memory one connection can pin.
+	maxConcurrentStreams = 256
+	// maxHeaderListBytes bounds the gRPC (HTTP/2) metadata of a call, not
+	// the checked request's headers, which travel in the message. grpc-go
+	// would otherwise accept 16 MiB.
+	maxHeaderListBytes = 64 << 10
+)
+
+func grpcOptions(cfg Config) []grpc.ServerOption {
+	maxMsg := cfg.MaxMessageBytes
+	if maxMsg <= 0 {
+		maxMsg = DefaultMaxMessageBytes
+	}
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(maxMsg),
+		grpc.MaxConcurrentStreams(maxConcurrentStreams),
+		grpc.MaxHeaderListSize(maxHeaderListBytes),
+		// Stamps each stream before its message is read, so the check
+		// timeout covers receiving and decoding it.
+		grpc.InTapHandle(extauthz.TapArrival),
+		// Envoy's HTTP/2 keepalive pings every 30 s in the shipped
+		// configs; faster pingers are cut off (GOAWAY too_many_pings).
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+			MinTime:             5 * time.Second,
+			PermitWithoutStream: true,
+		}),
+		// Find half-open connections from our side too (a peer on a
+		// dead node never sends FIN), and drop idle ones.
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle: 15 * time.Minute,
+			Time:              2 * time.Minute,
+			Timeout:           20 * time.Second,
+		}),
+	}
 }
 
 func (s *Server) listen() error {

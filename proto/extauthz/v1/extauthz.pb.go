@@ -82,6 +82,9 @@ const (
 	// 403 "Missing Authentication Token": the path has no canonical form
 	// (bad escape, encoded slash, ...).
 	Reason_REASON_PATH_INVALID Reason = 34
+	// 431: more request headers, or more header bytes, than the service
+	// judges; refused before any header is read.
+	Reason_REASON_REQUEST_INVALID Reason = 39
 	// 503: the pool's keys cannot be had and none are cached.
 	Reason_REASON_JWKS_UNAVAILABLE Reason = 40
 	// 503: the check's deadline passed before a decision.
@@ -117,6 +120,7 @@ var (
 		32: "REASON_CLAIM_MISMATCH",
 		33: "REASON_ROUTE_NOT_FOUND",
 		34: "REASON_PATH_INVALID",
+		39: "REASON_REQUEST_INVALID",
 		40: "REASON_JWKS_UNAVAILABLE",
 		41: "REASON_DEADLINE_EXCEEDED",
 		42: "REASON_CANCELED",
@@ -145,6 +149,7 @@ var (
 		"REASON_CLAIM_MISMATCH":     32,
 		"REASON_ROUTE_NOT_FOUND":    33,
 		"REASON_PATH_INVALID":       34,
+		"REASON_REQUEST_INVALID":    39,
 		"REASON_JWKS_UNAVAILABLE":   40,
 		"REASON_DEADLINE_EXCEEDED":  41,
 		"REASON_CANCELED":           42,
@@ -569,7 +574,7 @@ const file_extauthz_v1_extauthz_proto_rawDesc = "" +
 	"\x04jwks\x18\r \x03(\v2\x1c.extauthz.v1.KeySourceStatusR\x04jwks\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xc0\x05\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xdc\x05\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eREASON_ALLOWED\x10\x01\x12\x1d\n" +
@@ -593,7 +598,8 @@ const file_extauthz_v1_extauthz_proto_rawDesc = "" +
 	"\x14REASON_GROUP_MISSING\x10\x1f\x12\x19\n" +
 	"\x15REASON_CLAIM_MISMATCH\x10 \x12\x1a\n" +
 	"\x16REASON_ROUTE_NOT_FOUND\x10!\x12\x17\n" +
-	"\x13REASON_PATH_INVALID\x10\"\x12\x1b\n" +
+	"\x13REASON_PATH_INVALID\x10\"\x12\x1a\n" +
+	"\x16REASON_REQUEST_INVALID\x10'\x12\x1b\n" +
 	"\x17REASON_JWKS_UNAVAILABLE\x10(\x12\x1c\n" +
 	"\x18REASON_DEADLINE_EXCEEDED\x10)\x12\x13\n" +
 	"\x0fREASON_CANCELED\x10*\x12\x19\n" +
