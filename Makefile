@@ -64,7 +64,7 @@ MUTATE_THRESHOLD ?= 90
 mutate: ## mutation testing with gremlins (pinned in go.mod), per package; MUTATE_PKGS, MUTATE_WORKERS, MUTATE_THRESHOLD
 	@set -e; for p in $(MUTATE_PKGS); do \
 		echo "== $$p"; \
-		nice -n 10 $(GO) tool gremlins unleash --workers $(MUTATE_WORKERS) --timeout-coefficient 10 \
+		nice -n 10 $(GO) tool gremlins unleash --workers $(MUTATE_WORKERS) --timeout-coefficient 30 \
 			--threshold-efficacy $(MUTATE_THRESHOLD) $(MUTATE_FLAGS) $$p; \
 	done
 
