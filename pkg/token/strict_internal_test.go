@@ -2,6 +2,7 @@ package token
 
 import (
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -80,8 +81,22 @@ func TestParseObjectEndOfInput(t *testing.T) {
 		{`{}x`, "data after the object", 2},
 		{`{"a":1}]`, "data after the object", 7},
 	}
+	// Closing a container must give its depth back: siblings never add up
+	// to the nesting limit, on the empty and the non-empty path alike.
+	for _, sib := range []string{`[]`, `[1]`, `{}`, `{"k":1}`} {
+		many := `{"a":[` + strings.Repeat(sib+",", 2*maxJSONDepth) + `1]}`
+		cases = append(cases, struct {
+			in   string
+			what string
+			off  int
+		}{many, "", 0})
+	}
 	for _, tc := range cases {
-		t.Run(tc.in, func(t *testing.T) {
+		name := tc.in
+		if len(name) > 40 {
+			name = name[:40]
+		}
+		t.Run(name, func(t *testing.T) {
 			_, err := parseObject([]byte(tc.in))
 			if tc.what == "" {
 				if err != nil {
