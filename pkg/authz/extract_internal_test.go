@@ -84,6 +84,8 @@ func TestFromQuery(t *testing.T) {
 		{"/p?access_token=&access_token=", "", reason.TokenAmbiguous},
 		{"/p?access_token=%zz", "", reason.TokenMalformed},
 		{"/p?%zz=1&access_token=abc", "abc", ""},
+		{"?access_token=abc", "abc", ""},
+		{"/p?#x&access_token=abc", "", reason.TokenMissing},
 	} {
 		tok, code := fromQuery(tc.path, "access_token")
 		if tok != tc.tok || code != tc.code {
