@@ -144,3 +144,25 @@ func TestValidFieldValue(t *testing.T) {
 		}
 	}
 }
+
+// TestParseObjectHexDigits decodes every hex digit, in both cases, to the
+// value encoding/json gives it.
+func TestParseObjectHexDigits(t *testing.T) {
+	for _, in := range []string{
+		`{"a":"\u0123\u4567\u89ab\ucdef"}`,
+		`{"a":"\u89AB\uCDEF\uABCD"}`,
+		`{"a":"\uD83D\uDE00\uFFFD\u00e9"}`,
+	} {
+		got, err := parseObject([]byte(in))
+		if err != nil {
+			t.Fatalf("parseObject(%q): %v", in, err)
+		}
+		want, err := stdDecode([]byte(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got["a"] != want.(map[string]any)["a"] {
+			t.Fatalf("parseObject(%q) = %+q, encoding/json %+q", in, got["a"], want.(map[string]any)["a"])
+		}
+	}
+}
