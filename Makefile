@@ -53,6 +53,21 @@ load: ## load benchmark: ghz against a running `extauthz dev` (see BENCHMARKS.md
 fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 	./scripts/fuzz.sh $(or $(FUZZTIME),20s)
 
+# Mutation testing is CPU-heavy: one package at a time, niced, with a
+# generous per-test timeout so a loaded machine does not turn slow tests into
+# false "timed out" kills.
+MUTATE_PKGS ?= ./pkg/token ./pkg/authz
+MUTATE_WORKERS ?= 1
+MUTATE_THRESHOLD ?= 90
+
+.PHONY: mutate
+mutate: ## mutation testing with gremlins (pinned in go.mod), per package; MUTATE_PKGS, MUTATE_WORKERS, MUTATE_THRESHOLD
+	@set -e; for p in $(MUTATE_PKGS); do \
+		echo "== $$p"; \
+		nice -n 10 $(GO) tool gremlins unleash --workers $(MUTATE_WORKERS) --timeout-coefficient 30 \
+			--threshold-efficacy $(MUTATE_THRESHOLD) $(MUTATE_FLAGS) $$p; \
+	done
+
 .PHONY: lint
 lint: proto-check ## gofmt, go vet, staticcheck (pinned in go.mod), and generated code up to date
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

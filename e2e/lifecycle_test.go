@@ -92,7 +92,8 @@ func TestPolicyHotReload(t *testing.T) {
 	// 1. Remove the profile route.
 	start := time.Now()
 	cm.update(t, f.policy(t, f.jwksURI, false))
-	err = eventually(2*time.Second, func() (bool, error) {
+	// Live within the default settle interval (2 s) plus 2 s.
+	err = eventually(4*time.Second, func() (bool, error) {
 		r := svc.check(t, profile)
 		return r.reason == "route_not_found", fmt.Errorf("/profile: %v %q", r.code, r.reason)
 	})

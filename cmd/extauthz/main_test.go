@@ -219,6 +219,11 @@ func TestServeFlagValidation(t *testing.T) {
 		{"--jwks-fetch-timeout", "0s"},
 		{"--token-cache-size", "-1"},
 		{"--reload-interval", "1ms"},
+		{"--reload-settle", "-1s"},
+		{"--reload-settle", "2m"},
+		{"--grpc-max-message-bytes", "100"},
+		{"--max-request-headers", "0"},
+		{"--max-request-header-bytes", "10"},
 		{"--log-level", "loud"},
 		{"--log-format", "xml"},
 	} {

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/authz"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/extauthz"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/server"
@@ -32,6 +33,10 @@ type serverFlags struct {
 	shutdownGrace       time.Duration
 	shutdownDelay       time.Duration
 	reloadInterval      time.Duration
+	reloadSettle        time.Duration
+	maxMessageBytes     int
+	maxHeaders          int
+	maxHeaderBytes      int
 	reflection          bool
 	httpAuthzAddr       string
 	logAllows           bool
@@ -59,6 +64,10 @@ func (f *serverFlags) register(fs *flag.FlagSet, grpcAddr, adminAddr, logFormat 
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 15*time.Second, "on SIGTERM, how long in-flight checks may take to finish")
 	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, keep serving this long after health turns NOT_SERVING")
 	fs.DurationVar(&f.reloadInterval, "reload-interval", 5*time.Second, "poll interval of the policy file watcher (fallback to fsnotify)")
+	fs.DurationVar(&f.reloadSettle, "reload-settle", server.DefaultReloadSettle, "a changed policy file is applied only once its content has stayed the same this long (0: at once, only for writers that rename a complete file into place)")
+	fs.IntVar(&f.maxMessageBytes, "grpc-max-message-bytes", server.DefaultMaxMessageBytes, "largest CheckRequest accepted; larger ones are refused with gRPC RESOURCE_EXHAUSTED")
+	fs.IntVar(&f.maxHeaders, "max-request-headers", extauthz.DefaultMaxHeaders, "a checked request with more headers is denied (431, request_too_large)")
+	fs.IntVar(&f.maxHeaderBytes, "max-request-header-bytes", extauthz.DefaultMaxHeaderBytes, "a checked request whose headers, path and host exceed this many bytes is denied (431, request_too_large)")
 	fs.BoolVar(&f.reflection, "grpc-reflection", reflection, "register gRPC server reflection (for grpcurl)")
 	fs.BoolVar(&f.enableAdminRPC, "enable-admin-rpc", false, "serve extauthz.v1.Admin/Explain on the gRPC listener (answers whether a token is valid: keep the port private)")
 	fs.BoolVar(&f.logAllows, "log-allows", true, "write a decision log line for allowed checks too (denials are always logged)")
@@ -78,11 +87,19 @@ func (f *serverFlags) validate() error {
 		return fmt.Errorf("durations must not be negative")
 	case f.reloadInterval < 100*time.Millisecond:
 		return fmt.Errorf("--reload-interval must be at least 100ms")
+	case f.maxMessageBytes < 64<<10, f.maxHeaders < 1, f.maxHeaderBytes < 1024:
+		return fmt.Errorf("--grpc-max-message-bytes must be at least 65536, --max-request-headers at least 1, --max-request-header-bytes at least 1024")
+	case f.reloadSettle < 0 || f.reloadSettle > time.Minute:
+		return fmt.Errorf("--reload-settle must be between 0s and 1m")
 	}
 	return nil
 }
 
 func (f *serverFlags) config(log, decisions *zap.Logger) server.Config {
+	settle := f.reloadSettle
+	if settle == 0 {
+		settle = -1 // server.Config reads zero as the default
+	}
 	return server.Config{
 		Policy:    policy.Options{AllowHTTPJWKS: f.jwksAllowHTTP},
 		GRPCAddr:  f.grpcAddr,
@@ -93,19 +110,22 @@ func (f *serverFlags) config(log, decisions *zap.Logger) server.Config {
 			AllowHTTP:       f.jwksAllowHTTP,
 			RefreshInterval: f.jwksRefreshInterval,
 		},
-		TokenCacheSize: f.tokenCacheSize,
-		CheckTimeout:   f.checkTimeout,
-		ShutdownGrace:  f.shutdownGrace,
-		ShutdownDelay:  f.shutdownDelay,
-		ReloadInterval: f.reloadInterval,
-		Reflection:     f.reflection,
-		HTTPAuthzAddr:  f.httpAuthzAddr,
-		Logger:         log,
-		DecisionLogger: decisions,
-		OmitAllows:     !f.logAllows,
-		EnableAdminRPC: f.enableAdminRPC,
-		Version:        version,
-		Commit:         commit,
+		TokenCacheSize:  f.tokenCacheSize,
+		CheckTimeout:    f.checkTimeout,
+		ShutdownGrace:   f.shutdownGrace,
+		ShutdownDelay:   f.shutdownDelay,
+		ReloadInterval:  f.reloadInterval,
+		ReloadSettle:    settle,
+		MaxMessageBytes: f.maxMessageBytes,
+		RequestLimits:   extauthz.Limits{MaxHeaders: f.maxHeaders, MaxHeaderBytes: f.maxHeaderBytes},
+		Reflection:      f.reflection,
+		HTTPAuthzAddr:   f.httpAuthzAddr,
+		Logger:          log,
+		DecisionLogger:  decisions,
+		OmitAllows:      !f.logAllows,
+		EnableAdminRPC:  f.enableAdminRPC,
+		Version:         version,
+		Commit:          commit,
 	}
 }
 

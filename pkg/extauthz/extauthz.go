@@ -44,6 +44,12 @@ type Options struct {
 	// Tracer, when non-nil, traces every check as a server span. nil
 	// costs the check nothing.
 	Tracer trace.Tracer
+	// Limits bounds the size of a request that is judged at all.
+	Limits Limits
+	// Timeout, when positive, bounds a check from the arrival of its
+	// stream (see TapArrival), decoding included; a check whose deadline
+	// passed before the decision began is answered deadline_exceeded.
+	Timeout time.Duration
 }
 
 // Server implements envoy.service.auth.v3.Authorization.
@@ -61,6 +67,7 @@ func NewServer(opts Options) *Server {
 	if log == nil {
 		log = zap.NewNop()
 	}
+	opts.Limits = opts.Limits.withDefaults()
 	dl := opts.DecisionLogger
 	if dl == nil {
 		dl = log.Named("decision")
@@ -100,14 +107,33 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *aut
 		}
 	}()
 	snap = s.snapshot()
+	ctx, cancel, late := deadline(ctx, s.opts.Timeout)
+	if cancel != nil {
+		defer cancel()
+	}
 
 	var hs requestHeaders
 	var areq authz.Request
+	if d := s.opts.Limits.exceeded(req); d != nil {
+		// Log the request line only: reading a header of this request is
+		// the cost being refused.
+		hr := req.GetAttributes().GetRequest().GetHttp()
+		areq = authz.Request{Method: hr.GetMethod(), Path: hr.GetPath(), Headers: &hs}
+		resp = Response(snap, d)
+		s.observe(span, &areq, d, start)
+		return resp, nil
+	}
 	toRequest(req, &hs, &areq)
 	if s.tracer != nil {
 		ctx, span = s.startSpan(ctx, &hs)
 	}
-	d := s.opts.Authorizer.Decide(ctx, snap, &areq)
+	d := late
+	if d == nil {
+		d = ended(ctx)
+	}
+	if d == nil {
+		d = s.opts.Authorizer.Decide(ctx, snap, &areq)
+	}
 	resp = Response(snap, d)
 	s.observe(span, &areq, d, start)
 	return resp, nil

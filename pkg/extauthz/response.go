@@ -32,6 +32,10 @@ var (
 		`{"message":"Forbidden"}`, `Bearer error="insufficient_scope"`, "AccessDeniedException", policy.AccessDenied}
 	classNoRoute = class{codes.PermissionDenied, http.StatusForbidden,
 		`{"message":"Missing Authentication Token"}`, "", "MissingAuthenticationTokenException", policy.MissingAuthenticationToken}
+	// classTooLarge has no gatewayResponses kind (API Gateway's own front
+	// end refuses such requests before any authorizer runs).
+	classTooLarge = class{codes.InvalidArgument, http.StatusRequestHeaderFieldsTooLarge,
+		`{"message":"Request Header Fields Too Large"}`, "", "BadRequestException", 0}
 	classUnavailable = class{codes.Unavailable, http.StatusServiceUnavailable,
 		`{"message":"Service Unavailable"}`, "", "AuthorizerFailureException", policy.AuthorizerFailure}
 	// classBadRequest answers an authorization request that cannot be
@@ -68,6 +72,8 @@ var classes = map[reason.Code]class{
 	reason.RouteNotFound: classNoRoute,
 	reason.PathInvalid:   classNoRoute,
 	reason.HostInvalid:   classNoRoute,
+
+	reason.RequestTooLarge: classTooLarge,
 
 	reason.JWKSUnavailable:  classUnavailable,
 	reason.DeadlineExceeded: classUnavailable,

@@ -45,6 +45,10 @@ const (
 	RouteNotFound Code = "route_not_found" // no route matched (defaultAction deny), or an unknown context_extensions route name
 	PathInvalid   Code = "path_invalid"    // the request path is ambiguous: no canonical form, a dot-segment, or upstreams could route it differently
 	HostInvalid   Code = "host_invalid"    // the host is not a valid host[:port] and a host-scoped route could serve the path
+	// RequestTooLarge (431): the check request carries more headers, or
+	// more header bytes, than the service judges; refused before any
+	// header is read.
+	RequestTooLarge Code = "request_too_large"
 )
 
 // Codes for requests refused with 503: the service cannot decide, so it fails
@@ -113,6 +117,7 @@ func All() []Code {
 		KidUnknown, SignatureInvalid, IssuerUnknown, TokenExpired, ClaimInvalid, TokenUseMismatch,
 		ClientNotAllowed,
 		ScopeMissing, GroupMissing, ClaimMismatch, RouteNotFound, PathInvalid, HostInvalid,
+		RequestTooLarge,
 		JWKSUnavailable, DeadlineExceeded, Canceled, Internal,
 		RequestInvalid,
 	}

@@ -74,6 +74,18 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// ReloadInterval is the poll fallback of the policy watcher.
 	ReloadInterval time.Duration
+	// ReloadSettle is how long a changed policy file must keep the same
+	// content before it is applied, so that a file rewritten in place is
+	// never applied half-written. Zero means DefaultReloadSettle; a
+	// negative value applies every change at once (only safe when every
+	// writer replaces the file atomically).
+	ReloadSettle time.Duration
+	// MaxMessageBytes is the largest CheckRequest accepted (gRPC
+	// RESOURCE_EXHAUSTED above it); zero means DefaultMaxMessageBytes.
+	MaxMessageBytes int
+	// RequestLimits bounds the headers a check judges (request_invalid
+	// denial above them); zero fields take the extauthz defaults.
+	RequestLimits extauthz.Limits
 	// Reflection registers gRPC server reflection (for grpcurl).
 	Reflection bool
 	// AdminHandlers are extra admin HTTP routes (the dev issuer's JWKS).
@@ -213,16 +225,55 @@ func (s *Server) registerServiceGauges() {
 	)
 }
 
-// newGRPC assembles the gRPC server: ext_authz Check, health, and what the
-// operator turned on (reflection, the Admin service).
-func (s *Server) newGRPC() *grpc.Server {
-	opts := []grpc.ServerOption{
+// gRPC transport limits. Envoy sends one small CheckRequest per client
+// request over a few long-lived HTTP/2 connections; these bound what a
+// misbehaving or hostile peer can make one connection cost.
+const (
+	// DefaultMaxMessageBytes is gRPC's own default, made explicit: far
+	// above any CheckRequest Envoy builds from its default header limits.
+	DefaultMaxMessageBytes = 4 << 20
+	// maxConcurrentStreams bounds checks in flight per connection (Envoy
+	// opens another connection, or queues, beyond it): with the message
+	// cap it bounds the memory one connection can pin.
+	maxConcurrentStreams = 256
+	// maxHeaderListBytes bounds the gRPC (HTTP/2) metadata of a call, not
+	// the checked request's headers, which travel in the message. grpc-go
+	// would otherwise accept 16 MiB.
+	maxHeaderListBytes = 64 << 10
+)
+
+func grpcOptions(cfg Config) []grpc.ServerOption {
+	maxMsg := cfg.MaxMessageBytes
+	if maxMsg <= 0 {
+		maxMsg = DefaultMaxMessageBytes
+	}
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(maxMsg),
+		grpc.MaxConcurrentStreams(maxConcurrentStreams),
+		grpc.MaxHeaderListSize(maxHeaderListBytes),
+		// Stamps each stream before its message is read, so the check
+		// timeout covers receiving and decoding it.
+		grpc.InTapHandle(extauthz.TapArrival),
+		// Envoy's HTTP/2 keepalive pings every 30 s in the shipped
+		// configs; faster pingers are cut off (GOAWAY too_many_pings).
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             5 * time.Second,
 			PermitWithoutStream: true,
 		}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: 15 * time.Minute}),
+		// Find half-open connections from our side too (a peer on a
+		// dead node never sends FIN), and drop idle ones.
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle: 15 * time.Minute,
+			Time:              2 * time.Minute,
+			Timeout:           20 * time.Second,
+		}),
 	}
+}
+
+// newGRPC assembles the gRPC server: ext_authz Check, health, and what the
+// operator turned on (reflection, the Admin service).
+func (s *Server) newGRPC() *grpc.Server {
+	opts := grpcOptions(s.cfg)
 	if s.cfg.HTTPAuthzTLS != nil {
 		s.registry.MustRegister(s.cfg.HTTPAuthzTLS)
 	}
@@ -238,6 +289,8 @@ func (s *Server) newGRPC() *grpc.Server {
 		DecisionLogger: s.cfg.DecisionLogger,
 		OmitAllows:     s.cfg.OmitAllows,
 		Metrics:        extauthz.NewMetrics(s.registry),
+		Limits:         s.cfg.RequestLimits,
+		Timeout:        s.cfg.CheckTimeout,
 	}
 	if eopts.DecisionLogger == nil {
 		eopts.DecisionLogger = s.log.Named("decision")
@@ -364,7 +417,8 @@ func (s *Server) Run(ctx context.Context) error {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
-			if err := watch.Watch(bg, s.cfg.PolicyPath, s.cfg.ReloadInterval, s.log.Named("watch"), s.Reload); err != nil {
+			reload := func() { s.reload(bg) }
+			if err := watch.Watch(bg, s.cfg.PolicyPath, s.cfg.ReloadInterval, s.log.Named("watch"), reload); err != nil {
 				s.log.Error("policy watch stopped", zap.Error(err))
 			}
 		}()
@@ -379,7 +433,7 @@ func (s *Server) Run(ctx context.Context) error {
 			select {
 			case <-bg.Done():
 			case <-t.C:
-				s.Reload()
+				s.reload(bg)
 			}
 		}()
 	}
@@ -416,53 +470,6 @@ func (s *Server) becomeReady(ctx context.Context) {
 	}
 }
 
-// Reload loads the policy file again and, when it is valid, swaps it in
-// atomically. Any error keeps the policy in force. Checks never see a
-// half-applied policy: each reads one snapshot pointer once.
-func (s *Server) Reload() {
-	if s.cfg.PolicyPath == "" {
-		return
-	}
-	s.reloadMu.Lock()
-	defer s.reloadMu.Unlock()
-	next, err := policy.Load(s.cfg.PolicyPath, s.cfg.Policy)
-	if err != nil {
-		s.reloads.WithLabelValues("failure").Inc()
-		s.log.Error("policy reload rejected; keeping the policy in force",
-			zap.String("path", s.cfg.PolicyPath),
-			zap.String("policy_digest", s.snap.Load().Digest()),
-			zap.Error(err))
-		return
-	}
-	cur := s.snap.Load()
-	if next.Digest() == cur.Digest() {
-		s.reloads.WithLabelValues("unchanged").Inc()
-		return
-	}
-	// Fetch the new policy's keys before it takes effect, while keeping
-	// the old sources for checks still running on the old snapshot.
-	newSources := next.KeySources()
-	wait := s.cfg.JWKS.FetchTimeout
-	if wait <= 0 {
-		wait = 5 * time.Second
-	}
-	if err := s.keys.Prepare(context.Background(), newSources, cur.KeySources(), wait+time.Second); err != nil {
-		// The policy is valid; an unreachable key set is an operational
-		// problem confined to the routes that use it (they fail closed).
-		s.log.Warn("new policy's jwks not all loaded; applying it anyway", zap.Error(err))
-	}
-	logWarnings(s.log, next)
-	s.snap.Store(next)
-	s.keys.Sync(newSources)
-	s.reloads.WithLabelValues("success").Inc()
-	s.lastLoad.SetToCurrentTime()
-	s.log.Info("policy reloaded",
-		zap.String("path", s.cfg.PolicyPath),
-		zap.String("previous_digest", cur.Digest()),
-		zap.String("policy_digest", next.Digest()),
-		zap.Int("routes", len(next.Routes())))
-}
-
 // registerMetrics registers the process-level metrics, every series of a
 // closed label set created at zero.
 func (s *Server) registerMetrics() {
@@ -472,14 +479,14 @@ func (s *Server) registerMetrics() {
 	)
 	s.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "extauthz_policy_reloads_total",
-		Help: "Policy reload attempts by result (success|failure|unchanged).",
+		Help: "Policy reload attempts by result (success|failure|unchanged|unsettled).",
 	}, []string{"result"})
 	s.lastLoad = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "extauthz_policy_last_reload_success_timestamp_seconds",
 		Help: "When the policy in force was loaded.",
 	})
 	s.registry.MustRegister(s.reloads, s.lastLoad, buildInfo(s.cfg.Version, s.cfg.Commit))
-	for _, r := range []string{"success", "failure", "unchanged"} {
+	for _, r := range []string{"success", "failure", "unchanged", "unsettled"} {
 		s.reloads.WithLabelValues(r)
 	}
 }

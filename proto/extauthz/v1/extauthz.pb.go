@@ -85,6 +85,9 @@ const (
 	// 403 "Missing Authentication Token": the host is not a valid host[:port]
 	// and a host-scoped route could serve the path.
 	Reason_REASON_HOST_INVALID Reason = 35
+	// 431: more request headers, or more header bytes, than the service
+	// judges; refused before any header is read.
+	Reason_REASON_REQUEST_TOO_LARGE Reason = 39
 	// 503: the pool's keys cannot be had and none are cached.
 	Reason_REASON_JWKS_UNAVAILABLE Reason = 40
 	// 503: the check's deadline passed before a decision.
@@ -124,6 +127,7 @@ var (
 		33: "REASON_ROUTE_NOT_FOUND",
 		34: "REASON_PATH_INVALID",
 		35: "REASON_HOST_INVALID",
+		39: "REASON_REQUEST_TOO_LARGE",
 		40: "REASON_JWKS_UNAVAILABLE",
 		41: "REASON_DEADLINE_EXCEEDED",
 		42: "REASON_CANCELED",
@@ -154,6 +158,7 @@ var (
 		"REASON_ROUTE_NOT_FOUND":    33,
 		"REASON_PATH_INVALID":       34,
 		"REASON_HOST_INVALID":       35,
+		"REASON_REQUEST_TOO_LARGE":  39,
 		"REASON_JWKS_UNAVAILABLE":   40,
 		"REASON_DEADLINE_EXCEEDED":  41,
 		"REASON_CANCELED":           42,
@@ -895,7 +900,7 @@ const file_extauthz_v1_extauthz_proto_rawDesc = "" +
 	"\x05route\x18\x05 \x01(\tR\x05route\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xf5\x05\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\x93\x06\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eREASON_ALLOWED\x10\x01\x12\x1d\n" +
@@ -920,7 +925,8 @@ const file_extauthz_v1_extauthz_proto_rawDesc = "" +
 	"\x15REASON_CLAIM_MISMATCH\x10 \x12\x1a\n" +
 	"\x16REASON_ROUTE_NOT_FOUND\x10!\x12\x17\n" +
 	"\x13REASON_PATH_INVALID\x10\"\x12\x17\n" +
-	"\x13REASON_HOST_INVALID\x10#\x12\x1b\n" +
+	"\x13REASON_HOST_INVALID\x10#\x12\x1c\n" +
+	"\x18REASON_REQUEST_TOO_LARGE\x10'\x12\x1b\n" +
 	"\x17REASON_JWKS_UNAVAILABLE\x10(\x12\x1c\n" +
 	"\x18REASON_DEADLINE_EXCEEDED\x10)\x12\x13\n" +
 	"\x0fREASON_CANCELED\x10*\x12\x19\n" +

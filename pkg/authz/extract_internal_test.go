@@ -1,0 +1,203 @@
+package authz
+
+import (
+	"testing"
+
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
+)
+
+type fixedHeaders map[string][]string
+
+func (h fixedHeaders) Get(name string) (string, int) {
+	v := h[name]
+	if len(v) == 0 {
+		return "", 0
+	}
+	return v[0], len(v)
+}
+
+func (h fixedHeaders) All(name string) []string { return h[name] }
+
+// TestBearer pins the scheme boundaries: the scheme is a whole word followed
+// by a space, in any case; anything else is taken as the token itself.
+func TestBearer(t *testing.T) {
+	for _, tc := range []struct {
+		in, tok string
+		code    reason.Code
+	}{
+		{"Bearer abc", "abc", ""},
+		{"bearer abc", "abc", ""},
+		{"BEARER   abc", "abc", ""},
+		{" \tBearer abc\t ", "abc", ""},
+		{"abc", "abc", ""},
+		{"Bearer", "", reason.TokenMissing},
+		{"Bearer ", "", reason.TokenMissing},
+		{"bearer", "", reason.TokenMissing},
+		{"Bearerabc", "Bearerabc", ""},
+		{"Bearer\tabc", "Bearer\tabc", ""},
+		{"Beare", "Beare", ""},
+		{"", "", reason.TokenMissing},
+		{"Bearer a,b", "", reason.TokenAmbiguous},
+		{"a,", "", reason.TokenAmbiguous},
+		{",a", "", reason.TokenAmbiguous},
+	} {
+		tok, code := bearer(tc.in)
+		if tok != tc.tok || code != tc.code {
+			t.Errorf("bearer(%q) = %q %q, want %q %q", tc.in, tok, code, tc.tok, tc.code)
+		}
+	}
+}
+
+func TestFromHeaderCounts(t *testing.T) {
+	h := fixedHeaders{"one": {"Bearer t"}, "two": {"Bearer t", "Bearer u"}}
+	for _, tc := range []struct {
+		name, tok string
+		code      reason.Code
+	}{
+		{"one", "t", ""},
+		{"two", "", reason.TokenAmbiguous},
+		{"none", "", reason.TokenMissing},
+	} {
+		tok, code := fromHeader(h, tc.name)
+		if tok != tc.tok || code != tc.code {
+			t.Errorf("fromHeader(%q) = %q %q, want %q %q", tc.name, tok, code, tc.tok, tc.code)
+		}
+	}
+}
+
+func TestFromQuery(t *testing.T) {
+	for _, tc := range []struct {
+		path, tok string
+		code      reason.Code
+	}{
+		{"/p?access_token=abc", "abc", ""},
+		{"/p?x=1&access_token=abc&y=2", "abc", ""},
+		{"/p?access%5Ftoken=abc", "abc", ""},
+		{"/p?access_token=a%2Eb", "a.b", ""},
+		{"/p?access_token=abc#frag", "abc", ""},
+		{"/p?x=1#access_token=abc", "", reason.TokenMissing},
+		{"/p", "", reason.TokenMissing},
+		{"/p?", "", reason.TokenMissing},
+		{"/p?access_token=", "", reason.TokenMissing},
+		{"/p?access_token", "", reason.TokenMissing},
+		{"/p?access_token=a&access_token=b", "", reason.TokenAmbiguous},
+		{"/p?access_token=&access_token=", "", reason.TokenAmbiguous},
+		{"/p?access_token=%zz", "", reason.TokenMalformed},
+		{"/p?%zz=1&access_token=abc", "abc", ""},
+		{"?access_token=abc", "abc", ""},
+		{"/p?#x&access_token=abc", "", reason.TokenMissing},
+	} {
+		tok, code := fromQuery(tc.path, "access_token")
+		if tok != tc.tok || code != tc.code {
+			t.Errorf("fromQuery(%q) = %q %q, want %q %q", tc.path, tok, code, tc.tok, tc.code)
+		}
+	}
+}
+
+func TestFromCookie(t *testing.T) {
+	for _, tc := range []struct {
+		headers []string
+		tok     string
+		code    reason.Code
+	}{
+		{[]string{"id_token=abc"}, "abc", ""},
+		{[]string{"a=1; id_token=abc; b=2"}, "abc", ""},
+		{[]string{"a=1,id_token=abc"}, "abc", ""},
+		{[]string{" id_token = \"abc\" "}, "abc", ""},
+		{[]string{`id_token=""`}, "", reason.TokenMissing},
+		{[]string{`id_token="`}, `"`, ""},
+		{[]string{`id_token="a`}, `"a`, ""},
+		{[]string{"a=1", "id_token=abc"}, "abc", ""},
+		{[]string{";;id_token=abc;;"}, "abc", ""},
+		{[]string{"id_token=a", "id_token=b"}, "", reason.TokenAmbiguous},
+		{[]string{"id_tokens=a"}, "", reason.TokenMissing},
+		{nil, "", reason.TokenMissing},
+	} {
+		tok, code := fromCookie(tc.headers, "id_token")
+		if tok != tc.tok || code != tc.code {
+			t.Errorf("fromCookie(%q) = %q %q, want %q %q", tc.headers, tok, code, tc.tok, tc.code)
+		}
+	}
+}
+
+func TestCookieHeaderWithout(t *testing.T) {
+	for _, tc := range []struct {
+		headers []string
+		want    string
+		ok      bool
+	}{
+		{[]string{"a=1; id_token=x; b=2"}, "a=1; b=2", true},
+		{[]string{"id_token=x"}, "", false},
+		{[]string{"id_token=x", "c=3"}, "c=3", true},
+		{[]string{`a="q"`}, "a=q", true},
+		{nil, "", false},
+	} {
+		got, ok := cookieHeaderWithout(tc.headers, "id_token")
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("cookieHeaderWithout(%q) = %q %v, want %q %v", tc.headers, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestSingle(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		count int
+		tok   string
+		code  reason.Code
+	}{
+		{"", 0, "", reason.TokenMissing},
+		{"x", 0, "", reason.TokenMissing},
+		{"", 1, "", reason.TokenMissing},
+		{"x", 1, "x", ""},
+		{"x", 2, "", reason.TokenAmbiguous},
+		{"", 2, "", reason.TokenAmbiguous},
+	} {
+		tok, code := single(tc.value, tc.count)
+		if tok != tc.tok || code != tc.code {
+			t.Errorf("single(%q, %d) = %q %q, want %q %q", tc.value, tc.count, tok, code, tc.tok, tc.code)
+		}
+	}
+}
+
+// TestValidHeaderValue pins the filter that keeps a claim out of a header
+// it would split or that Envoy would reject.
+func TestValidHeaderValue(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"", true},
+		{"a b", true},
+		{"a\tb", true},
+		{"!~", true},
+		{"caf\u00e9", true},
+		{"a\x1fb", false},
+		{"a\x00", false},
+		{"a\x08b", false},
+		{"a\nb", false},
+		{"a\x7fb", false},
+		{" a", false},
+		{"a ", false},
+		{"\ta", false},
+	} {
+		if got := validHeaderValue(tc.in); got != tc.want {
+			t.Errorf("validHeaderValue(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestIsSet(t *testing.T) {
+	set := []Header{{Name: "x-a", Value: "1"}, {Name: "x-b", Value: ""}}
+	for _, tc := range []struct {
+		name string
+		want bool
+	}{{"x-a", true}, {"x-b", true}, {"x-c", false}, {"X-A", false}} {
+		if got := isSet(set, tc.name); got != tc.want {
+			t.Errorf("isSet(%q) = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if isSet(nil, "x-a") {
+		t.Error("isSet(nil) = true")
+	}
+}
