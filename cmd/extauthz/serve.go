@@ -24,6 +24,7 @@ type serverFlags struct {
 	jwksMaxBytes        int64
 	jwksAllowHTTP       bool
 	tokenCacheSize      int
+	tokenCacheMaxBytes  int64
 	checkTimeout        time.Duration
 	shutdownGrace       time.Duration
 	shutdownDelay       time.Duration
@@ -41,6 +42,7 @@ func (f *serverFlags) register(fs *flag.FlagSet, grpcAddr, adminAddr, logFormat 
 	fs.Int64Var(&f.jwksMaxBytes, "jwks-max-bytes", 1<<20, "largest JWKS document accepted, in bytes")
 	fs.BoolVar(&f.jwksAllowHTTP, "jwks-allow-http", false, "allow plain-http JWKS URLs to non-loopback hosts")
 	fs.IntVar(&f.tokenCacheSize, "token-cache-size", authz.DefaultCacheSize, "most verified tokens kept in memory (0 disables the cache)")
+	fs.Int64Var(&f.tokenCacheMaxBytes, "token-cache-max-bytes", authz.DefaultCacheMaxBytes, "most memory the verified-token cache may take, in bytes (estimated; at least 1MiB)")
 	fs.DurationVar(&f.checkTimeout, "check-timeout", 2*time.Second, "longest a check may take when Envoy's deadline is later")
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 15*time.Second, "on SIGTERM, how long in-flight checks may take to finish")
 	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, keep serving this long after health turns NOT_SERVING")
@@ -58,6 +60,8 @@ func (f *serverFlags) validate() error {
 		return fmt.Errorf("--jwks-max-bytes must be at least 1024")
 	case f.tokenCacheSize < 0:
 		return fmt.Errorf("--token-cache-size must not be negative")
+	case f.tokenCacheMaxBytes < 1<<20:
+		return fmt.Errorf("--token-cache-max-bytes must be at least 1048576 (1 MiB)")
 	case f.checkTimeout < 0, f.shutdownGrace < 0, f.shutdownDelay < 0:
 		return fmt.Errorf("durations must not be negative")
 	case f.reloadInterval < 100*time.Millisecond:
@@ -77,13 +81,14 @@ func (f *serverFlags) config(log *zap.Logger) server.Config {
 			AllowHTTP:       f.jwksAllowHTTP,
 			RefreshInterval: f.jwksRefreshInterval,
 		},
-		TokenCacheSize: f.tokenCacheSize,
-		CheckTimeout:   f.checkTimeout,
-		ShutdownGrace:  f.shutdownGrace,
-		ShutdownDelay:  f.shutdownDelay,
-		ReloadInterval: f.reloadInterval,
-		Reflection:     f.reflection,
-		Logger:         log,
+		TokenCacheSize:     f.tokenCacheSize,
+		TokenCacheMaxBytes: f.tokenCacheMaxBytes,
+		CheckTimeout:       f.checkTimeout,
+		ShutdownGrace:      f.shutdownGrace,
+		ShutdownDelay:      f.shutdownDelay,
+		ReloadInterval:     f.reloadInterval,
+		Reflection:         f.reflection,
+		Logger:             log,
 	}
 }
 

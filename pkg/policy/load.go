@@ -536,7 +536,6 @@ func (l *loader) authorizer(n *yaml.Node, path, name string) *Authorizer {
 	if !ok {
 		return nil
 	}
-	az.Fingerprint = fingerprint(az.Token)
 	return az
 }
 
@@ -1188,9 +1187,34 @@ func (l *loader) compile() *Snapshot {
 		}
 	}
 	slices.SortFunc(s.authorizers, func(a, b *Authorizer) int { return cmp.Compare(a.Name, b.Name) })
+	for _, az := range s.authorizers {
+		az.Kept, az.KeepGroups = kept(az, s.routes)
+		az.Fingerprint = fingerprint(az.Token, az.Kept, az.KeepGroups)
+	}
 	slices.SortFunc(s.keySources, compareSource)
 	s.keySources = slices.Compact(s.keySources)
 	return s
+}
+
+// kept returns the claims the routes using az read beyond the fixed ones
+// (claim headers and claim requirements), and whether any requires groups.
+func kept(az *Authorizer, routes []*Route) ([]string, bool) {
+	var names []string
+	groups := false
+	for _, r := range routes {
+		if r.Authorizer != az {
+			continue
+		}
+		for _, h := range r.ClaimHeaders {
+			names = append(names, h.Claim)
+		}
+		for _, c := range r.Claims {
+			names = append(names, c.Claim)
+		}
+		groups = groups || len(r.Groups) > 0
+	}
+	slices.Sort(names)
+	return slices.Clip(slices.Compact(names)), groups
 }
 
 func compareSource(a, b jwks.Source) int {

@@ -51,7 +51,10 @@ type Config struct {
 
 	JWKS           jwks.Options // Logger and Registerer are filled in here
 	TokenCacheSize int
-	CheckTimeout   time.Duration
+	// TokenCacheMaxBytes bounds the verified-token cache's estimated
+	// memory; 0 means authz.DefaultCacheMaxBytes.
+	TokenCacheMaxBytes int64
+	CheckTimeout       time.Duration
 	// ShutdownDelay keeps serving after health turns NOT_SERVING, so
 	// that load balancers stop sending before the listener closes.
 	ShutdownDelay time.Duration
@@ -132,12 +135,20 @@ func New(cfg Config) (*Server, error) {
 	jopts.Logger = log.Named("jwks")
 	jopts.Registerer = s.registry
 	s.keys = jwks.New(jopts)
-	s.authz = authz.New(s.keys, authz.Options{CacheSize: cfg.TokenCacheSize, Timeout: cfg.CheckTimeout})
+	s.authz = authz.New(s.keys, authz.Options{
+		CacheSize:     cfg.TokenCacheSize,
+		CacheMaxBytes: cfg.TokenCacheMaxBytes,
+		Timeout:       cfg.CheckTimeout,
+	})
 	s.registry.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "extauthz_token_cache_entries",
 			Help: "Verified tokens currently cached.",
 		}, func() float64 { return float64(s.authz.CacheLen()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "extauthz_token_cache_bytes",
+			Help: "Estimated memory of the cached verified tokens (bounded by --token-cache-max-bytes).",
+		}, func() float64 { return float64(s.authz.CacheBytes()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "extauthz_ready",
 			Help: "1 when the service is ready to answer checks.",
@@ -150,6 +161,7 @@ func New(cfg Config) (*Server, error) {
 	)
 
 	s.grpc = grpc.NewServer(
+		grpc.ForceServerCodecV2(newCodec()),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
 			MinTime:             5 * time.Second,
 			PermitWithoutStream: true,

@@ -8,14 +8,22 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
 // Claims are the verified claims of one token. They are never modified after
 // Verify returns, so one *Claims may be cached and read by many goroutines;
 // every accessor that returns a slice or map returns a copy.
+//
+// Claims come in two forms. Verify returns the full form, every claim as
+// decoded. Compact returns the form a cache keeps: only the named claims,
+// already formatted, with every string in one allocation.
 type Claims struct {
-	all      map[string]any
+	all map[string]any // nil in the compact form
+	// kept holds the compact form's retained claims, formatted; a claim
+	// that is absent, null or not formattable is not in it.
+	kept     []keptClaim
 	tokenUse string
 	subject  string
 	username string
@@ -25,7 +33,12 @@ type Claims struct {
 	scopes   []string
 	groups   []string
 	expiry   time.Time
+	// memo is a caller's derived form of these claims (the edge's encoded
+	// metadata), built once per Claims: see Memo.
+	memo atomic.Pointer[[]byte]
 }
+
+type keptClaim struct{ name, value string }
 
 // newClaims builds Claims from a payload that passed every check in Verify,
 // so the type assertions below cannot fail for present claims.
@@ -101,8 +114,12 @@ func (c *Claims) Expiry() time.Time { return c.expiry }
 
 // Value returns the named claim as decoded: string, json.Number, bool, nil,
 // []any or map[string]any (composite values are copies). ok is false when
-// the claim is absent; a JSON null is (nil, true).
+// the claim is absent; a JSON null is (nil, true). In the compact form a
+// retained claim is its formatted string and any other claim is absent.
 func (c *Claims) Value(name string) (any, bool) {
+	if c.all == nil {
+		return c.keptValue(name)
+	}
 	v, ok := c.all[name]
 	if !ok {
 		return nil, false
@@ -110,8 +127,16 @@ func (c *Claims) Value(name string) (any, bool) {
 	return deepCopy(v), true
 }
 
-// Map returns a deep copy of every claim, for explain output.
+// Map returns a deep copy of every claim, for explain output; in the
+// compact form, the retained claims as formatted strings.
 func (c *Claims) Map() map[string]any {
+	if c.all == nil {
+		m := make(map[string]any, len(c.kept))
+		for _, k := range c.kept {
+			m[k.name] = k.value
+		}
+		return m
+	}
 	m := make(map[string]any, len(c.all))
 	for k, v := range c.all {
 		m[k] = deepCopy(v)
@@ -130,6 +155,11 @@ func (c *Claims) Map() map[string]any {
 // character other than tab, such as CR, LF or NUL in a user-editable
 // attribute), so that a claim never splits or corrupts a header.
 func (c *Claims) Format(name string) (string, bool) {
+	if c.all == nil {
+		v, ok := c.keptValue(name)
+		s, _ := v.(string)
+		return s, ok
+	}
 	v, ok := c.all[name]
 	if !ok || v == nil {
 		return "", false

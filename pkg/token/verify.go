@@ -82,11 +82,9 @@ func (v *Verifier) Verify(ctx context.Context, cfg *Config, raw string) (*Claims
 	if err != nil {
 		return nil, err
 	}
-	var seg [3][]byte
-	for i, enc := range [3]string{h64, p64, s64} {
-		if seg[i], err = decode(enc); err != nil {
-			return nil, reason.Wrap(reason.TokenMalformed, segmentNames[i], err)
-		}
+	seg, err := decodeSegments([3]string{h64, p64, s64})
+	if err != nil {
+		return nil, err
 	}
 	hdrJSON, payJSON, sig := seg[0], seg[1], seg[2]
 
