@@ -79,8 +79,8 @@ type Result struct {
 	Failed   int // RPC errors and unexpected verdicts
 	// FirstFailure describes one failure, for the report.
 	FirstFailure string
-	Elapsed  time.Duration
-	P50, P99 time.Duration
+	Elapsed      time.Duration
+	P50, P99     time.Duration
 }
 
 // RPS is the completed requests per second of wall time.

@@ -114,7 +114,7 @@ func TestLRUOrder(t *testing.T) {
 }
 
 func TestRecentlyUsedSurvives(t *testing.T) {
-	c := New[int](2 * shardCount, 0) // two entries per shard
+	c := New[int](2*shardCount, 0) // two entries per shard
 	var same []Key
 	for i := 0; len(same) < 3; i++ {
 		if k := key(i); k[0]%shardCount == 0 {
