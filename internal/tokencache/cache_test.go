@@ -3,6 +3,7 @@ package tokencache
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -250,5 +251,28 @@ func TestByteAccounting(t *testing.T) {
 	}
 	if got, want := c.Bytes(), int64(c.Len())*(10+EntryOverhead); got != want {
 		t.Fatalf("after evictions Bytes = %d, want %d (%d entries)", got, want, c.Len())
+	}
+}
+
+// EntryOverhead is counted against the byte bound for the cache's own
+// memory per entry, so it must cover what an entry really costs beyond its
+// value: the node and its share of the map, at any fill level.
+func TestEntryOverheadCoversHeap(t *testing.T) {
+	for _, n := range []int{1_000, 50_000, 100_000} {
+		c := New[*int](n, 0)
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i := range n {
+			c.Put(key(i), nil, 0, t0.Add(time.Hour), t0)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		per := int(after.HeapAlloc-before.HeapAlloc) / c.Len()
+		runtime.KeepAlive(c)
+		if per > EntryOverhead {
+			t.Errorf("%d entries: %d heap bytes each, EntryOverhead is %d", c.Len(), per, EntryOverhead)
+		}
+		t.Logf("%d entries: %d heap bytes each", c.Len(), per)
 	}
 }

@@ -3,12 +3,12 @@ package token
 import (
 	"bytes"
 	"encoding/json"
+	"iter"
 	"maps"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -32,10 +32,7 @@ type Claims struct {
 	pool     string
 	scopes   []string
 	groups   []string
-	expiry   time.Time
-	// memo is a caller's derived form of these claims (the edge's encoded
-	// metadata), built once per Claims: see Memo.
-	memo atomic.Pointer[[]byte]
+	expiry   int64 // exp, Unix seconds
 }
 
 type keptClaim struct{ name, value string }
@@ -49,7 +46,7 @@ func newClaims(all map[string]any, use, clientID, pool string, expiry time.Time,
 		clientID: clientID,
 		pool:     pool,
 		groups:   groups,
-		expiry:   expiry,
+		expiry:   expiry.Unix(),
 	}
 	c.subject, _ = all["sub"].(string)
 	c.issuer, _ = all["iss"].(string)
@@ -90,6 +87,10 @@ func (c *Claims) Pool() string { return c.pool }
 // Scopes returns the scope claim split on spaces, nil when absent.
 func (c *Claims) Scopes() []string { return slices.Clone(c.scopes) }
 
+// ScopeSeq yields the scopes without copying them, for the per-request
+// response.
+func (c *Claims) ScopeSeq() iter.Seq[string] { return slices.Values(c.scopes) }
+
 // Groups returns the cognito:groups claim, nil when absent.
 func (c *Claims) Groups() []string { return slices.Clone(c.groups) }
 
@@ -110,7 +111,7 @@ func anyOf(want, have []string) bool {
 }
 
 // Expiry returns the exp claim as a time.
-func (c *Claims) Expiry() time.Time { return c.expiry }
+func (c *Claims) Expiry() time.Time { return time.Unix(c.expiry, 0) }
 
 // Value returns the named claim as decoded: string, json.Number, bool, nil,
 // []any or map[string]any (composite values are copies). ok is false when

@@ -26,7 +26,7 @@ func (c *Claims) Compact(keep []string, keepGroups bool) *Claims {
 	for _, name := range keep {
 		if v, ok := c.Format(name); ok {
 			kept = append(kept, keptClaim{name: name, value: v})
-			size += len(v)
+			size += len(v) // an upper bound: values equal to a fixed claim share it
 		}
 	}
 	groups := c.groups
@@ -47,9 +47,22 @@ func (c *Claims) Compact(keep []string, keepGroups bool) *Claims {
 	}
 	use, sub, user, client, iss, pool, sc := put(c.tokenUse), put(c.subject), put(c.username),
 		put(c.clientID), put(c.issuer), put(c.pool), put(scope)
+	fixed := [...]struct {
+		s  string
+		sp span
+	}{{c.subject, sub}, {c.username, user}, {c.clientID, client}, {c.tokenUse, use}}
 	values := make([]span, len(kept))
 	for i := range kept {
-		values[i] = put(kept[i].value)
+		values[i] = span{-1, -1}
+		for _, f := range fixed {
+			if kept[i].value == f.s {
+				values[i] = f.sp // sub passed as a header is stored once
+				break
+			}
+		}
+		if values[i].from < 0 {
+			values[i] = put(kept[i].value)
+		}
 	}
 	groupSpans := make([]span, len(groups))
 	for i, g := range groups {
@@ -96,22 +109,11 @@ func (c *Claims) keptValue(name string) (any, bool) {
 	return nil, false
 }
 
-// memoAllowance is what Size counts for the memo a caller may attach
-// (see Memo), per byte of the claims it may copy and per value: the edge's
-// encoded metadata copies six claims and the scopes, each with a few bytes
-// of framing and a field name.
-const (
-	memoPerValue = 24
-	memoFixed    = 64
-)
-
-// Size estimates the heap bytes a compact Claims occupies, including one
-// memo built from its fixed claims. It errs high: the figure is what a
-// cache counts against its byte bound.
+// Size estimates the heap bytes a compact Claims occupies. It errs high:
+// the figure is what a cache counts against its byte bound.
 func (c *Claims) Size() int {
 	const header = int(unsafe.Sizeof(Claims{}))
-	strs := len(c.tokenUse) + len(c.subject) + len(c.username) + len(c.clientID) + len(c.issuer) + len(c.pool)
-	n := header + strs
+	n := header + len(c.tokenUse) + len(c.subject) + len(c.username) + len(c.clientID) + len(c.issuer) + len(c.pool)
 	n += cap(c.kept) * int(unsafe.Sizeof(keptClaim{}))
 	for _, k := range c.kept {
 		n += len(k.value)
@@ -124,26 +126,7 @@ func (c *Claims) Size() int {
 	for _, g := range c.groups {
 		n += len(g)
 	}
-	// The memo: a slice header, and a copy of the fixed claims and scopes.
-	n += int(unsafe.Sizeof([]byte(nil))) + memoFixed + strs + memoPerValue*(6+len(c.scopes))
-	for _, s := range c.scopes {
-		n += len(s)
-	}
-	return n
-}
-
-// Memo returns build(c), calling build at most once per Claims in the
-// common case (two goroutines that race on the first call may both build;
-// one result is kept). It lets the edge derive its response form of a
-// verified token once and reuse it for every request the cache answers.
-// build must be a pure function of c; the result must not be modified.
-func (c *Claims) Memo(build func(*Claims) []byte) []byte {
-	if p := c.memo.Load(); p != nil {
-		return *p
-	}
-	b := build(c)
-	if c.memo.CompareAndSwap(nil, &b) {
-		return b
-	}
-	return *c.memo.Load()
+	// Allocations are rounded up to size classes: at most 1/8 more for
+	// these sizes, plus a few bytes each for the three or four of them.
+	return n + n/8 + 32
 }
