@@ -110,4 +110,3 @@ func TestCompactSizeCoversHeap(t *testing.T) {
 	}
 	t.Logf("compact Claims: %d heap bytes, Size %d", perEntry, size)
 }
-
