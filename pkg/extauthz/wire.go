@@ -1,8 +1,6 @@
 package extauthz
 
 import (
-	"iter"
-
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -44,12 +42,12 @@ func wireMetadata(resp *authv3.CheckResponse, d *authz.Decision) {
 	route := d.RouteName()
 	entries := stringEntrySize("route", route)
 	c := d.Claims
-	var scopes iter.Seq[string]
+	var scopes scopeList
 	switch {
 	case !d.Allowed:
 		entries += stringEntrySize("reason", string(d.Reason))
 	case c != nil:
-		scopes = c.ScopeSeq()
+		scopes = c
 		entries += stringEntrySize("sub", c.Subject()) + stringEntrySize("username", c.Username()) +
 			stringEntrySize("token_use", c.TokenUse()) + stringEntrySize("client_id", c.ClientID()) +
 			stringEntrySize("pool", c.Pool()) + listEntrySize("scopes", scopes)
@@ -73,6 +71,12 @@ func wireMetadata(resp *authv3.CheckResponse, d *authz.Decision) {
 	resp.ProtoReflect().SetUnknown(protoreflect.RawFields(b))
 }
 
+// scopeList is the token's scopes, read without copying them.
+type scopeList interface {
+	NumScopes() int
+	Scope(i int) string
+}
+
 // stringValueSize is the encoded size of a Value holding s.
 func stringValueSize(s string) int {
 	return protowire.SizeTag(valueString) + protowire.SizeBytes(len(s))
@@ -89,15 +93,16 @@ func entrySize(key string, valueLen int) int {
 func stringEntrySize(key, value string) int { return entrySize(key, stringValueSize(value)) }
 
 // listSize is the encoded size of a ListValue of strings.
-func listSize(values iter.Seq[string]) int {
+func listSize(values scopeList) int {
 	n := 0
-	for v := range values {
+	for i := range values.NumScopes() {
+		v := values.Scope(i)
 		n += protowire.SizeTag(listValues) + protowire.SizeBytes(stringValueSize(v))
 	}
 	return n
 }
 
-func listEntrySize(key string, values iter.Seq[string]) int {
+func listEntrySize(key string, values scopeList) int {
 	return entrySize(key, protowire.SizeTag(valueList)+protowire.SizeBytes(listSize(values)))
 }
 
@@ -118,13 +123,14 @@ func appendStringEntry(b []byte, key, value string) []byte {
 	return protowire.AppendString(b, value)
 }
 
-func appendListEntry(b []byte, key string, values iter.Seq[string]) []byte {
+func appendListEntry(b []byte, key string, values scopeList) []byte {
 	list := listSize(values)
 	valueLen := protowire.SizeTag(valueList) + protowire.SizeBytes(list)
 	b = appendEntryHead(b, key, valueLen)
 	b = protowire.AppendTag(b, valueList, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(list))
-	for v := range values {
+	for i := range values.NumScopes() {
+		v := values.Scope(i)
 		b = protowire.AppendTag(b, listValues, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(stringValueSize(v)))
 		b = protowire.AppendTag(b, valueString, protowire.BytesType)

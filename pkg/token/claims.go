@@ -3,7 +3,6 @@ package token
 import (
 	"bytes"
 	"encoding/json"
-	"iter"
 	"maps"
 	"math"
 	"slices"
@@ -87,9 +86,12 @@ func (c *Claims) Pool() string { return c.pool }
 // Scopes returns the scope claim split on spaces, nil when absent.
 func (c *Claims) Scopes() []string { return slices.Clone(c.scopes) }
 
-// ScopeSeq yields the scopes without copying them, for the per-request
-// response.
-func (c *Claims) ScopeSeq() iter.Seq[string] { return slices.Values(c.scopes) }
+// NumScopes and Scope read the scopes without copying them, for the
+// per-request response.
+func (c *Claims) NumScopes() int { return len(c.scopes) }
+
+// Scope returns the i-th scope, 0 <= i < NumScopes().
+func (c *Claims) Scope(i int) string { return c.scopes[i] }
 
 // Groups returns the cognito:groups claim, nil when absent.
 func (c *Claims) Groups() []string { return slices.Clone(c.groups) }
@@ -119,7 +121,10 @@ func (c *Claims) Expiry() time.Time { return time.Unix(c.expiry, 0) }
 // retained claim is its formatted string and any other claim is absent.
 func (c *Claims) Value(name string) (any, bool) {
 	if c.all == nil {
-		return c.keptValue(name)
+		if v, ok := c.keptValue(name); ok {
+			return v, true
+		}
+		return nil, false
 	}
 	v, ok := c.all[name]
 	if !ok {
@@ -157,9 +162,7 @@ func (c *Claims) Map() map[string]any {
 // attribute), so that a claim never splits or corrupts a header.
 func (c *Claims) Format(name string) (string, bool) {
 	if c.all == nil {
-		v, ok := c.keptValue(name)
-		s, _ := v.(string)
-		return s, ok
+		return c.keptValue(name)
 	}
 	v, ok := c.all[name]
 	if !ok || v == nil {

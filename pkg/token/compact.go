@@ -100,13 +100,13 @@ func splitScope(scope string) []string {
 	return strings.FieldsFunc(scope, func(r rune) bool { return r == ' ' })
 }
 
-func (c *Claims) keptValue(name string) (any, bool) {
+func (c *Claims) keptValue(name string) (string, bool) {
 	for _, k := range c.kept {
 		if k.name == name {
 			return k.value, true
 		}
 	}
-	return nil, false
+	return "", false
 }
 
 // Size estimates the heap bytes a compact Claims occupies. It errs high:
