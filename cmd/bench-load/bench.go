@@ -144,8 +144,9 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	entries, cacheBytes := cacheGauges(admin)
-	report(out, c, reportData{res: res, rs256: rs256, mem: mem, entries: entries, cacheBytes: cacheBytes,
+	g := gauges(admin)
+	report(out, c, reportData{res: res, rs256: rs256, mem: mem, entries: g["extauthz_token_cache_entries"],
+		cacheBytes: g["extauthz_token_cache_bytes"], heap: g["go_memstats_heap_alloc_bytes"],
 		load0: load0, load1: loadavg()})
 	return nil
 }
@@ -232,11 +233,12 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// cacheGauges reads the token cache's entries and bytes from /metrics.
-func cacheGauges(admin string) (entries, bytes float64) {
+// gauges reads the unlabelled samples of the service's /metrics.
+func gauges(admin string) map[string]float64 {
+	g := map[string]float64{}
 	resp, err := http.Get("http://" + admin + "/metrics")
 	if err != nil {
-		return -1, -1
+		return g
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
@@ -246,15 +248,11 @@ func cacheGauges(admin string) (entries, bytes float64) {
 		if !ok {
 			continue
 		}
-		f, _ := strconv.ParseFloat(v, 64)
-		switch name {
-		case "extauthz_token_cache_entries":
-			entries = f
-		case "extauthz_token_cache_bytes":
-			bytes = f
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			g[name] = f
 		}
 	}
-	return entries, bytes
+	return g
 }
 
 func loadavg() string {
