@@ -19,8 +19,17 @@ func (c *Claims) Compact(keep []string, keepGroups bool) *Claims {
 		return c
 	}
 	kept := make([]keptClaim, 0, len(keep))
-	size := len(c.tokenUse) + len(c.subject) + len(c.username) + len(c.clientID) +
-		len(c.issuer) + len(c.pool)
+	// token_use is one of two constants; the issuer and pool id are the
+	// configuration's strings (Verify sets them so): these are referenced,
+	// not copied.
+	use := c.tokenUse
+	switch use {
+	case "id":
+		use = "id"
+	case "access":
+		use = "access"
+	}
+	size := len(c.subject) + len(c.username) + len(c.clientID)
 	scope, _ := c.all["scope"].(string)
 	size += len(scope)
 	for _, name := range keep {
@@ -45,12 +54,11 @@ func (c *Claims) Compact(keep []string, keepGroups bool) *Claims {
 		b.WriteString(s)
 		return span{from, b.Len()}
 	}
-	use, sub, user, client, iss, pool, sc := put(c.tokenUse), put(c.subject), put(c.username),
-		put(c.clientID), put(c.issuer), put(c.pool), put(scope)
+	sub, user, client, sc := put(c.subject), put(c.username), put(c.clientID), put(scope)
 	fixed := [...]struct {
 		s  string
 		sp span
-	}{{c.subject, sub}, {c.username, user}, {c.clientID, client}, {c.tokenUse, use}}
+	}{{c.subject, sub}, {c.username, user}, {c.clientID, client}}
 	values := make([]span, len(kept))
 	for i := range kept {
 		values[i] = span{-1, -1}
@@ -72,12 +80,12 @@ func (c *Claims) Compact(keep []string, keepGroups bool) *Claims {
 	at := func(s span) string { return buf[s.from:s.to] }
 
 	out := &Claims{
-		tokenUse: at(use),
+		tokenUse: use,
 		subject:  at(sub),
 		username: at(user),
 		clientID: at(client),
-		issuer:   at(iss),
-		pool:     at(pool),
+		issuer:   c.issuer,
+		pool:     c.pool,
 		expiry:   c.expiry,
 		kept:     kept,
 	}
@@ -113,7 +121,7 @@ func (c *Claims) keptValue(name string) (string, bool) {
 // the figure is what a cache counts against its byte bound.
 func (c *Claims) Size() int {
 	const header = int(unsafe.Sizeof(Claims{}))
-	n := header + len(c.tokenUse) + len(c.subject) + len(c.username) + len(c.clientID) + len(c.issuer) + len(c.pool)
+	n := header + len(c.subject) + len(c.username) + len(c.clientID)
 	n += cap(c.kept) * int(unsafe.Sizeof(keptClaim{}))
 	for _, k := range c.kept {
 		n += len(k.value)

@@ -225,7 +225,15 @@ func checkClaims(cfg *Config, pool *Pool, claims map[string]any, now time.Time) 
 			}
 		}
 	}
-	return newClaims(claims, use, clientID, pool.ID, expiry, groups), nil
+	c := newClaims(claims, use, clientID, pool.ID, expiry, groups)
+	// The same text, held by the configuration: a compact copy references
+	// it instead of copying it into every cache entry.
+	for _, iss := range pool.Issuers {
+		if iss == c.issuer {
+			c.issuer = iss
+		}
+	}
+	return c, nil
 }
 
 // numericDate reads a NumericDate claim that must be a JSON integer literal:
