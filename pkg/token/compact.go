@@ -18,89 +18,106 @@ func (c *Claims) Compact(keep []string, keepGroups bool) *Claims {
 	if c.all == nil {
 		return c
 	}
-	kept := make([]keptClaim, 0, len(keep))
-	// token_use is one of two constants; the issuer and pool id are the
-	// configuration's strings (Verify sets them so): these are referenced,
-	// not copied.
-	use := c.tokenUse
-	switch use {
-	case "id":
-		use = "id"
-	case "access":
-		use = "access"
-	}
-	size := len(c.subject) + len(c.username) + len(c.clientID)
 	scope, _ := c.all["scope"].(string)
-	size += len(scope)
+	kept := make([]keptClaim, 0, len(keep))
 	for _, name := range keep {
 		if v, ok := c.Format(name); ok {
 			kept = append(kept, keptClaim{name: name, value: v})
-			size += len(v) // an upper bound: values equal to a fixed claim share it
 		}
 	}
-	groups := c.groups
-	if !keepGroups {
-		groups = nil
-	}
-	for _, g := range groups {
-		size += len(g)
+	var groups []string
+	if keepGroups {
+		groups = c.groups
 	}
 
-	var b strings.Builder
-	b.Grow(size)
-	type span struct{ from, to int }
-	put := func(s string) span {
-		from := b.Len()
-		b.WriteString(s)
-		return span{from, b.Len()}
-	}
-	sub, user, client, sc := put(c.subject), put(c.username), put(c.clientID), put(scope)
-	fixed := [...]struct {
-		s  string
-		sp span
-	}{{c.subject, sub}, {c.username, user}, {c.clientID, client}}
-	values := make([]span, len(kept))
-	for i := range kept {
-		values[i] = span{-1, -1}
-		for _, f := range fixed {
-			if kept[i].value == f.s {
-				values[i] = f.sp // sub passed as a header is stored once
-				break
-			}
-		}
-		if values[i].from < 0 {
-			values[i] = put(kept[i].value)
+	var p packer
+	p.grow(len(c.subject)+len(c.username)+len(c.clientID)+len(scope), kept, groups)
+	sub, user, client, sc := p.add(c.subject), p.add(c.username), p.add(c.clientID), p.add(scope)
+	values := make([]int, len(kept))
+	for i, k := range kept {
+		switch k.value {
+		case c.subject: // sub passed as a header is stored once
+			values[i] = sub
+		case c.username:
+			values[i] = user
+		case c.clientID:
+			values[i] = client
+		default:
+			values[i] = p.add(k.value)
 		}
 	}
-	groupSpans := make([]span, len(groups))
-	for i, g := range groups {
-		groupSpans[i] = put(g)
+	first := len(p.spans)
+	for _, g := range groups {
+		p.add(g)
 	}
-	buf := b.String()
-	at := func(s span) string { return buf[s.from:s.to] }
+	p.done()
 
 	out := &Claims{
-		tokenUse: use,
-		subject:  at(sub),
-		username: at(user),
-		clientID: at(client),
-		issuer:   c.issuer,
-		pool:     c.pool,
-		expiry:   c.expiry,
-		kept:     kept,
+		tokenUse: constUse(c.tokenUse),
+		subject:  p.get(sub),
+		username: p.get(user),
+		clientID: p.get(client),
+		// The issuer and pool id are the configuration's strings (Verify
+		// sets them so): referenced, not copied.
+		issuer: c.issuer,
+		pool:   c.pool,
+		expiry: c.expiry,
+		kept:   kept,
+		scopes: splitScope(p.get(sc)),
 	}
 	for i := range kept {
-		kept[i].value = at(values[i])
+		kept[i].value = p.get(values[i])
 	}
 	if len(groups) > 0 {
 		out.groups = make([]string, len(groups))
 		for i := range groups {
-			out.groups[i] = at(groupSpans[i])
+			out.groups[i] = p.get(first + i)
 		}
 	}
-	out.scopes = splitScope(at(sc))
 	return out
 }
+
+// constUse returns token_use as one of the two constant strings Verify
+// admits, so a compact Claims does not keep its own copy.
+func constUse(use string) string {
+	switch use {
+	case "id":
+		return "id"
+	case "access":
+		return "access"
+	}
+	return use
+}
+
+// packer lays strings end to end in one allocation and hands out
+// substrings of it.
+type packer struct {
+	b     strings.Builder
+	spans [][2]int
+	buf   string
+}
+
+func (p *packer) grow(n int, kept []keptClaim, groups []string) {
+	for _, k := range kept {
+		n += len(k.value) // an upper bound: values equal to a fixed claim share it
+	}
+	for _, g := range groups {
+		n += len(g)
+	}
+	p.b.Grow(n)
+	p.spans = make([][2]int, 0, 4+len(kept)+len(groups))
+}
+
+func (p *packer) add(s string) int {
+	from := p.b.Len()
+	p.b.WriteString(s)
+	p.spans = append(p.spans, [2]int{from, p.b.Len()})
+	return len(p.spans) - 1
+}
+
+func (p *packer) done() { p.buf = p.b.String() }
+
+func (p *packer) get(i int) string { return p.buf[p.spans[i][0]:p.spans[i][1]] }
 
 // splitScope splits a scope claim on spaces (0x20) only (RFC 6749 section
 // 3.3); the parts are substrings of scope.
