@@ -198,6 +198,8 @@ func TestServeFlagValidation(t *testing.T) {
 	for _, args := range [][]string{
 		{"--jwks-fetch-timeout", "0s"},
 		{"--token-cache-size", "-1"},
+		{"--token-cache-max-bytes", "1000"},
+		{"--token-cache-max-bytes", "-1"},
 		{"--reload-interval", "1ms"},
 		{"--log-level", "loud"},
 		{"--log-format", "xml"},
