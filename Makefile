@@ -7,6 +7,10 @@ LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 IMAGE ?= ghcr.io/cognito-extauthz/extauthz
 BIN := bin/extauthz
 E2E_NODE := e2e/node_modules/.bin/cognito-local
+# vtprotobuf compiles in the fast marshalling code go-control-plane ships
+# for its messages (used by the gRPC server's codec); without the tag the
+# standard marshaller is used and the bytes on the wire are the same.
+export GOFLAGS := $(GOFLAGS) -tags=vtprotobuf
 
 .DEFAULT_GOAL := help
 
@@ -44,6 +48,11 @@ e2e: e2e-deps ## run only the end-to-end tests
 .PHONY: bench
 bench: ## in-process benchmarks of the hot path (see BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./pkg/extauthz/ ./pkg/httpauthz/ ./pkg/token/ ./pkg/policy/ ./internal/tokencache/ ./pkg/jwks/
+
+.PHONY: bench-load
+bench-load: build ## load benchmark: extauthz vs a no-op ext_authz server, same gRPC client (see BENCHMARKS.md)
+	$(GO) build -o bin/bench-load ./cmd/bench-load
+	./bin/bench-load --extauthz $(BIN) $(BENCH_LOAD_FLAGS)
 
 .PHONY: load
 load: ## load benchmark: ghz against a running `extauthz dev` (see BENCHMARKS.md)

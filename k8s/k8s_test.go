@@ -28,6 +28,8 @@ import (
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
+
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/authz"
 )
 
 // Facts about the extauthz binary (cmd/extauthz flags and their defaults).
@@ -441,6 +443,16 @@ func checkExtauthz(o *objects, pod *corev1.PodTemplateSpec, c *corev1.Container,
 		q, err := resource.ParseQuantity(strings.TrimSuffix(v, "B"))
 		if err != nil || q.Cmp(lim) >= 0 {
 			fail("GOMEMLIMIT %q must be below the memory limit %s", v, lim.String())
+		}
+		// The budget of deployment.yaml: a full token cache plus the rest
+		// of the live heap, doubled by the GC at GOGC=100, plus runtime
+		// overhead, must fit under GOMEMLIMIT, or a full cache makes the
+		// GC run without pause.
+		cacheBytes, cerr := strconv.ParseInt(setting(c, "token-cache-max-bytes", "EXTAUTHZ_TOKEN_CACHE_MAX_BYTES",
+			strconv.Itoa(authz.DefaultCacheMaxBytes)), 10, 64)
+		need := 2*(cacheBytes+25<<20) + 20<<20
+		if cerr != nil || err == nil && q.Value() < need {
+			fail("GOMEMLIMIT %q is below the budget of a full token cache (%d MiB)", v, need>>20)
 		}
 	}
 	return errs
@@ -953,6 +965,9 @@ func TestChecksCatchBreakage(t *testing.T) {
 		}, "readOnlyRootFilesystem"},
 		{"capability added", shared, func(o *objects) { ext(o).SecurityContext.Capabilities.Add = []corev1.Capability{"NET_ADMIN"} }, "capabilities"},
 		{"privilege escalation", shared, func(o *objects) { ext(o).SecurityContext.AllowPrivilegeEscalation = ptr(true) }, "allowPrivilegeEscalation"},
+		{"cache bound above the memory budget", shared, func(o *objects) {
+			ext(o).Env = setEnv(ext(o).Env, "EXTAUTHZ_TOKEN_CACHE_MAX_BYTES", "268435456")
+		}, "budget of a full token cache"},
 		{"no memory limit", sidecar, func(o *objects) {
 			delete(container(&o.deployments[0].Spec.Template, "app").Resources.Limits, corev1.ResourceMemory)
 		}, "memory request and limit"},

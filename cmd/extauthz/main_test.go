@@ -218,6 +218,8 @@ func TestServeFlagValidation(t *testing.T) {
 	for _, args := range [][]string{
 		{"--jwks-fetch-timeout", "0s"},
 		{"--token-cache-size", "-1"},
+		{"--token-cache-max-bytes", "1000"},
+		{"--token-cache-max-bytes", "-1"},
 		{"--reload-interval", "1ms"},
 		{"--reload-settle", "-1s"},
 		{"--reload-settle", "2m"},

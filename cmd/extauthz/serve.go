@@ -29,6 +29,7 @@ type serverFlags struct {
 	jwksMaxBytes        int64
 	jwksAllowHTTP       bool
 	tokenCacheSize      int
+	tokenCacheMaxBytes  int64
 	checkTimeout        time.Duration
 	shutdownGrace       time.Duration
 	shutdownDelay       time.Duration
@@ -60,6 +61,7 @@ func (f *serverFlags) register(fs *flag.FlagSet, grpcAddr, adminAddr, logFormat 
 	fs.Int64Var(&f.jwksMaxBytes, "jwks-max-bytes", 1<<20, "largest JWKS document accepted, in bytes")
 	fs.BoolVar(&f.jwksAllowHTTP, "jwks-allow-http", false, "allow plain-http JWKS URLs to non-loopback hosts")
 	fs.IntVar(&f.tokenCacheSize, "token-cache-size", authz.DefaultCacheSize, "most verified tokens kept in memory (0 disables the cache)")
+	fs.Int64Var(&f.tokenCacheMaxBytes, "token-cache-max-bytes", authz.DefaultCacheMaxBytes, "most memory the verified-token cache may take, in bytes (estimated; at least 1MiB)")
 	fs.DurationVar(&f.checkTimeout, "check-timeout", 2*time.Second, "longest a check may take when Envoy's deadline is later")
 	fs.DurationVar(&f.shutdownGrace, "shutdown-grace", 15*time.Second, "on SIGTERM, how long in-flight checks may take to finish")
 	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 0, "on SIGTERM, keep serving this long after health turns NOT_SERVING")
@@ -83,6 +85,8 @@ func (f *serverFlags) validate() error {
 		return fmt.Errorf("--jwks-max-bytes must be at least 1024")
 	case f.tokenCacheSize < 0:
 		return fmt.Errorf("--token-cache-size must not be negative")
+	case f.tokenCacheMaxBytes < 1<<20:
+		return fmt.Errorf("--token-cache-max-bytes must be at least 1048576 (1 MiB)")
 	case f.checkTimeout < 0, f.shutdownGrace < 0, f.shutdownDelay < 0:
 		return fmt.Errorf("durations must not be negative")
 	case f.reloadInterval < 100*time.Millisecond:
@@ -110,22 +114,23 @@ func (f *serverFlags) config(log, decisions *zap.Logger) server.Config {
 			AllowHTTP:       f.jwksAllowHTTP,
 			RefreshInterval: f.jwksRefreshInterval,
 		},
-		TokenCacheSize:  f.tokenCacheSize,
-		CheckTimeout:    f.checkTimeout,
-		ShutdownGrace:   f.shutdownGrace,
-		ShutdownDelay:   f.shutdownDelay,
-		ReloadInterval:  f.reloadInterval,
-		ReloadSettle:    settle,
-		MaxMessageBytes: f.maxMessageBytes,
-		RequestLimits:   extauthz.Limits{MaxHeaders: f.maxHeaders, MaxHeaderBytes: f.maxHeaderBytes},
-		Reflection:      f.reflection,
-		HTTPAuthzAddr:   f.httpAuthzAddr,
-		Logger:          log,
-		DecisionLogger:  decisions,
-		OmitAllows:      !f.logAllows,
-		EnableAdminRPC:  f.enableAdminRPC,
-		Version:         version,
-		Commit:          commit,
+		TokenCacheSize:     f.tokenCacheSize,
+		TokenCacheMaxBytes: f.tokenCacheMaxBytes,
+		CheckTimeout:       f.checkTimeout,
+		ShutdownGrace:      f.shutdownGrace,
+		ShutdownDelay:      f.shutdownDelay,
+		ReloadInterval:     f.reloadInterval,
+		ReloadSettle:       settle,
+		MaxMessageBytes:    f.maxMessageBytes,
+		RequestLimits:      extauthz.Limits{MaxHeaders: f.maxHeaders, MaxHeaderBytes: f.maxHeaderBytes},
+		Reflection:         f.reflection,
+		HTTPAuthzAddr:      f.httpAuthzAddr,
+		Logger:             log,
+		DecisionLogger:     decisions,
+		OmitAllows:         !f.logAllows,
+		EnableAdminRPC:     f.enableAdminRPC,
+		Version:            version,
+		Commit:             commit,
 	}
 }
 

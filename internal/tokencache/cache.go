@@ -1,10 +1,10 @@
 // Package tokencache is a bounded, expiring LRU used to remember verified tokens.
 //
 // It is sharded so that concurrent checks on different tokens rarely contend,
-// and bounded in entries so that a flood of unique (valid) tokens cannot grow
-// memory without limit: the least recently used entry of a full shard is
-// evicted on insert. Only verified tokens are ever stored; there is no
-// negative cache.
+// and bounded both in entries and in bytes so that a flood of unique (valid)
+// tokens, large ones included, cannot grow memory without limit: the least
+// recently used entries of a full shard are evicted on insert. Only verified
+// tokens are ever stored; there is no negative cache.
 package tokencache
 
 import (
@@ -25,9 +25,11 @@ type Cache[V any] struct {
 }
 
 type shard[V any] struct {
-	mu    sync.Mutex
-	max   int
-	items map[Key]*node[V]
+	mu       sync.Mutex
+	max      int
+	maxBytes int64
+	bytes    int64 // sum of the sizes of the entries held
+	items    map[Key]*node[V]
 	// head is the most recently used entry, tail the least.
 	head, tail *node[V]
 }
@@ -36,19 +38,33 @@ type node[V any] struct {
 	key        Key
 	value      V
 	expires    int64 // unix nanoseconds
+	size       int64 // as given to Put, plus EntryOverhead
 	prev, next *node[V]
 }
 
+// EntryOverhead is what the cache itself spends per entry, whatever the
+// value: the list node (key, value, expiry, size, links) and its share of
+// the shard's map (slot, control byte, spare capacity at the map's load
+// factor). It is counted against the byte bound with each entry's own size.
+const EntryOverhead = 160
+
 // New returns a cache holding at most size entries in total (rounded up to a
-// multiple of the shard count). size <= 0 returns nil: caching disabled.
-func New[V any](size int) *Cache[V] {
+// multiple of the shard count) and no more entry bytes than maxBytes (each
+// shard gets an equal share; maxBytes <= 0 means no byte bound). size <= 0
+// returns nil: caching disabled.
+func New[V any](size int, maxBytes int64) *Cache[V] {
 	if size <= 0 {
 		return nil
 	}
 	per := (size + shardCount - 1) / shardCount
+	perBytes := int64(-1)
+	if maxBytes > 0 {
+		perBytes = max(maxBytes/shardCount, 1)
+	}
 	c := &Cache[V]{}
 	for i := range c.shards {
 		c.shards[i].max = per
+		c.shards[i].maxBytes = perBytes
 		c.shards[i].items = make(map[Key]*node[V])
 	}
 	return c
@@ -73,34 +89,40 @@ func (c *Cache[V]) Get(k Key, now time.Time) (V, bool) {
 		return zero, false
 	}
 	if now.UnixNano() >= n.expires {
-		s.unlink(n)
-		delete(s.items, k)
+		s.remove(n)
 		return zero, false
 	}
 	s.moveToFront(n)
 	return n.value, true
 }
 
-// Put stores v under k until expires. Entries already expired are not
-// stored. When the shard is full its least recently used entry is evicted.
-func (c *Cache[V]) Put(k Key, v V, expires, now time.Time) {
+// Put stores v, which occupies size bytes of memory (the caller's estimate,
+// excluding EntryOverhead), under k until expires. Entries already expired
+// are not stored, nor is an entry larger than a shard's share of the byte
+// bound. When the shard is full, in entries or in bytes, its least recently
+// used entries are evicted until the new one fits.
+func (c *Cache[V]) Put(k Key, v V, size int, expires, now time.Time) {
 	if c == nil || !expires.After(now) {
 		return
 	}
+	sz := int64(max(size, 0)) + EntryOverhead
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if n, ok := s.items[k]; ok {
-		n.value = v
-		n.expires = expires.UnixNano()
-		s.moveToFront(n)
+		// Replace rather than update in place, so the byte count stays
+		// exact and the bound is checked for the new size.
+		s.remove(n)
+	}
+	if s.maxBytes > 0 && sz > s.maxBytes {
 		return
 	}
-	if len(s.items) >= s.max {
+	for len(s.items) >= s.max || s.maxBytes > 0 && s.bytes+sz > s.maxBytes {
 		s.evictOldest()
 	}
-	n := &node[V]{key: k, value: v, expires: expires.UnixNano()}
+	n := &node[V]{key: k, value: v, expires: expires.UnixNano(), size: sz}
 	s.items[k] = n
+	s.bytes += sz
 	s.pushFront(n)
 }
 
@@ -120,6 +142,30 @@ func (c *Cache[V]) Len() int {
 	return total
 }
 
+// Bytes returns the accounted size of the entries held (their sizes as
+// given to Put, plus EntryOverhead each).
+func (c *Cache[V]) Bytes() int64 {
+	if c == nil {
+		return 0
+	}
+	var total int64
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		total += s.bytes
+		s.mu.Unlock()
+	}
+	return total
+}
+
+// MaxBytes returns the byte bound, 0 when there is none.
+func (c *Cache[V]) MaxBytes() int64 {
+	if c == nil || c.shards[0].maxBytes <= 0 {
+		return 0
+	}
+	return c.shards[0].maxBytes * shardCount
+}
+
 // Capacity returns the maximum number of entries.
 func (c *Cache[V]) Capacity() int {
 	if c == nil {
@@ -129,12 +175,15 @@ func (c *Cache[V]) Capacity() int {
 }
 
 func (s *shard[V]) evictOldest() {
-	n := s.tail
-	if n == nil {
-		return
+	if s.tail != nil {
+		s.remove(s.tail)
 	}
+}
+
+func (s *shard[V]) remove(n *node[V]) {
 	s.unlink(n)
 	delete(s.items, n.key)
+	s.bytes -= n.size
 }
 
 func (s *shard[V]) pushFront(n *node[V]) {

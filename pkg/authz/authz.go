@@ -58,7 +58,9 @@ type Decision struct {
 	// Route is the matched route, nil when none matched.
 	Route *policy.Route
 	// Claims is set when a token was verified, even when the route's
-	// requirements then failed.
+	// requirements then failed. With the verified-token cache on they are
+	// the compact form (token.Claims.Compact) whether the cache answered or
+	// not, so a hit and a miss decide alike.
 	Claims *token.Claims
 	// CacheHit reports whether Claims came from the verified-token cache.
 	CacheHit bool
@@ -74,15 +76,6 @@ type Decision struct {
 	Unset []string
 }
 
-// isScalar reports whether a claim value is a string, number or boolean.
-func isScalar(v any) bool {
-	switch v.(type) {
-	case []any, map[string]any, nil:
-		return false
-	}
-	return true
-}
-
 // RouteName returns the matched route's name, or "" when none matched.
 func (d *Decision) RouteName() string {
 	if d.Route == nil {
@@ -95,6 +88,9 @@ func (d *Decision) RouteName() string {
 type Options struct {
 	// CacheSize bounds the verified-token cache in entries; 0 disables it.
 	CacheSize int
+	// CacheMaxBytes bounds the cache's estimated memory; 0 means
+	// DefaultCacheMaxBytes, a negative value no byte bound.
+	CacheMaxBytes int64
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Timeout caps a verification, which may wait for a shared key
@@ -107,13 +103,18 @@ type Options struct {
 // DefaultCacheSize is the default bound of the verified-token cache.
 const DefaultCacheSize = 100_000
 
+// DefaultCacheMaxBytes is the default byte bound of the verified-token
+// cache: room for DefaultCacheSize typical Cognito tokens (about 700 bytes
+// each, overhead included) while capping what large or hostile tokens can
+// take. k8s/base's memory limit and GOMEMLIMIT are sized from it.
+const DefaultCacheMaxBytes = 96 << 20
+
 // Authorizer decides requests. It is safe for concurrent use; the policy
 // snapshot is passed in per call so that each request sees exactly one.
 type Authorizer struct {
 	verifier *token.Verifier
 	cache    *tokencache.Cache[*token.Claims]
 	now      func() time.Time
-	timeout  time.Duration
 }
 
 // New returns an Authorizer that verifies tokens with keys.
@@ -122,13 +123,22 @@ func New(keys token.Keys, opts Options) *Authorizer {
 	if now == nil {
 		now = time.Now
 	}
+	maxBytes := opts.CacheMaxBytes
+	if maxBytes == 0 {
+		maxBytes = DefaultCacheMaxBytes
+	}
+	if opts.Timeout > 0 {
+		keys = timeoutKeys{keys: keys, timeout: opts.Timeout}
+	}
 	return &Authorizer{
 		verifier: token.NewVerifier(keys, now),
-		cache:    tokencache.New[*token.Claims](opts.CacheSize),
+		cache:    tokencache.New[*token.Claims](opts.CacheSize, maxBytes),
 		now:      now,
-		timeout:  opts.Timeout,
 	}
 }
+
+// CacheBytes reports the estimated memory the cached tokens occupy.
+func (a *Authorizer) CacheBytes() int64 { return a.cache.Bytes() }
 
 // CacheLen reports how many verified tokens are cached.
 func (a *Authorizer) CacheLen() int { return a.cache.Len() }
@@ -310,25 +320,21 @@ func (a *Authorizer) verify(ctx context.Context, az *policy.Authorizer, raw stri
 			return c, true, nil
 		}
 	}
-	if a.timeout > 0 {
-		if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > a.timeout {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, a.timeout)
-			defer cancel()
-		}
-	}
 	c, err := a.verifier.Verify(ctx, az.Token, raw)
 	if err != nil {
 		return nil, false, err
 	}
 	if useCache {
+		// Keep only what the routes of this authorizer read; the cache key
+		// covers that set through the fingerprint.
+		c = c.Compact(az.Kept, az.KeepGroups)
 		now := a.now()
 		expires := now.Add(az.ResultTTL)
 		// Never past exp: a cached answer must not outlive the token.
 		if exp := c.Expiry(); exp.Before(expires) {
 			expires = exp
 		}
-		a.cache.Put(k, c, expires, now)
+		a.cache.Put(k, c, c.Size(), expires, now)
 	}
 	return c, false, nil
 }
@@ -360,10 +366,7 @@ func requirements(route *policy.Route, c *token.Claims) (reason.Code, string) {
 	for _, req := range route.Claims {
 		// A required value is a scalar: a list or object claim never
 		// equals it, even when its rendering would (["acme"] is not acme).
-		if raw, _ := c.Value(req.Claim); !isScalar(raw) {
-			return reason.ClaimMismatch, "claim " + req.Claim + " is not a single value"
-		}
-		if v, ok := c.Format(req.Claim); !ok || v != req.Value {
+		if v, ok := c.Scalar(req.Claim); !ok || v != req.Value {
 			return reason.ClaimMismatch, "claim " + req.Claim + " does not have the required value"
 		}
 	}
@@ -379,7 +382,7 @@ func (a *Authorizer) mutations(snap *policy.Snapshot, route *policy.Route, c *to
 			// Absent claim, or a value that cannot travel in a header:
 			// the header is removed below rather than passed as the
 			// client sent it. A present claim is noted for the log.
-			if _, present := c.Value(ch.Claim); present {
+			if c.Present(ch.Claim) {
 				d.Unset = append(d.Unset, ch.Header)
 			}
 			continue

@@ -134,7 +134,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *aut
 	if d == nil {
 		d = s.opts.Authorizer.Decide(ctx, snap, &areq)
 	}
-	resp = Response(snap, d)
+	resp = wireResponse(snap, d)
 	s.observe(span, &areq, d, start)
 	return resp, nil
 }
@@ -157,15 +157,36 @@ func (s *Server) snapshot() *policy.Snapshot {
 	return s.opts.Snapshot()
 }
 
-// Response builds the CheckResponse for a decision. Exported for tools
-// that replay decisions.
+// Response builds the CheckResponse for a decision, its dynamic metadata
+// as structpb values. Exported for tools that replay decisions.
 func Response(snap *policy.Snapshot, d *authz.Decision) *authv3.CheckResponse {
 	if d.Allowed {
-		return allowResponse(d)
+		resp := allowResponse(d)
+		resp.DynamicMetadata = dryRunMetadata(d, allowMetadata(d))
+		return resp
 	}
-	return denyResponse(snap, d)
+	resp := denyResponse(snap, d)
+	resp.DynamicMetadata = &structpb.Struct{Fields: map[string]*structpb.Value{
+		"route":  structpb.NewStringValue(d.RouteName()),
+		"reason": structpb.NewStringValue(string(d.Reason)),
+	}}
+	return resp
 }
 
+// wireResponse is what Check sends: Response with the dynamic metadata
+// pre-encoded (see wire.go), the same message on the wire.
+func wireResponse(snap *policy.Snapshot, d *authz.Decision) *authv3.CheckResponse {
+	var resp *authv3.CheckResponse
+	if d.Allowed {
+		resp = allowResponse(d)
+	} else {
+		resp = denyResponse(snap, d)
+	}
+	wireMetadata(resp, d)
+	return resp
+}
+
+// allowResponse is an allow without its dynamic metadata.
 func allowResponse(d *authz.Decision) *authv3.CheckResponse {
 	return &authv3.CheckResponse{
 		Status: &rpcstatus.Status{},
@@ -174,7 +195,6 @@ func allowResponse(d *authz.Decision) *authv3.CheckResponse {
 			HeadersToRemove:         d.RemoveHeaders,
 			QueryParametersToRemove: d.RemoveQuery,
 		}},
-		DynamicMetadata: dryRunMetadata(d, allowMetadata(d)),
 	}
 }
 
@@ -245,6 +265,7 @@ func allowMetadata(d *authz.Decision) *structpb.Struct {
 	return &structpb.Struct{Fields: f}
 }
 
+// denyResponse is a denial without its dynamic metadata.
 func denyResponse(snap *policy.Snapshot, d *authz.Decision) *authv3.CheckResponse {
 	den := DenialFor(snap, d.Reason, d.Route)
 	opts := headerOptions(den.Headers, func(h Header) (string, string) { return h.Name, h.Value })
@@ -254,10 +275,6 @@ func denyResponse(snap *policy.Snapshot, d *authz.Decision) *authv3.CheckRespons
 			Status:  &typev3.HttpStatus{Code: typev3.StatusCode(den.Status)},
 			Headers: opts,
 			Body:    den.Body,
-		}},
-		DynamicMetadata: &structpb.Struct{Fields: map[string]*structpb.Value{
-			"route":  structpb.NewStringValue(d.RouteName()),
-			"reason": structpb.NewStringValue(string(d.Reason)),
 		}},
 	}
 }

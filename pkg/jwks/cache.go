@@ -356,6 +356,18 @@ func (c *Cache) Key(ctx context.Context, src Source, kid string) (*Key, error) {
 	return c.miss(ctx, e, kid)
 }
 
+// Cached returns the key when the cache already holds it, nil otherwise.
+// It never waits, fetches or counts a miss: callers use it to skip work
+// (a context, a timer) that only a fetch needs.
+func (c *Cache) Cached(src Source, kid string) *Key {
+	if e := c.lookup(src); e != nil {
+		if s := e.set.Load(); s != nil {
+			return s.keys[kid]
+		}
+	}
+	return nil
+}
+
 func (c *Cache) lookup(src Source) *entry { return (*c.entries.Load())[src] }
 
 func (c *Cache) miss(ctx context.Context, e *entry, kid string) (*Key, error) {

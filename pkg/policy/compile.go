@@ -49,7 +49,8 @@ func compileAuthorizers(byName map[string]*Authorizer, routes []*Route) ([]*Auth
 	var azs []*Authorizer
 	var sources []jwks.Source
 	for _, az := range byName {
-		az.Fingerprint = fingerprint(az.Token)
+		az.Kept, az.KeepGroups = kept(az, routes)
+		az.Fingerprint = fingerprint(az.Token, az.Kept, az.KeepGroups)
 		azs = append(azs, az)
 		if !used[az] {
 			continue
@@ -61,6 +62,27 @@ func compileAuthorizers(byName map[string]*Authorizer, routes []*Route) ([]*Auth
 	slices.SortFunc(azs, func(a, b *Authorizer) int { return cmp.Compare(a.Name, b.Name) })
 	slices.SortFunc(sources, compareSource)
 	return azs, slices.Compact(sources)
+}
+
+// kept returns the claims the routes using az read beyond the fixed ones
+// (claim headers and claim requirements), and whether any requires groups.
+func kept(az *Authorizer, routes []*Route) ([]string, bool) {
+	var names []string
+	groups := false
+	for _, r := range routes {
+		if r.Authorizer != az {
+			continue
+		}
+		for _, h := range r.ClaimHeaders {
+			names = append(names, h.Claim)
+		}
+		for _, c := range r.Claims {
+			names = append(names, c.Claim)
+		}
+		groups = groups || len(r.Groups) > 0
+	}
+	slices.Sort(names)
+	return slices.Clip(slices.Compact(names)), groups
 }
 
 func compareSource(a, b jwks.Source) int {

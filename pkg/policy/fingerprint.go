@@ -11,12 +11,13 @@ import (
 )
 
 // fingerprint hashes everything in c that affects whether a token
-// verifies, in an unambiguous encoding (every string length-prefixed).
+// verifies, and what a cached token keeps (the claims in kept, and groups
+// or not), in an unambiguous encoding (every string length-prefixed).
 // Client ids and algorithms are sets, so their order does not count, and
 // an absent algorithms list counts as its default, RS256.
-func fingerprint(c *token.Config) [32]byte {
+func fingerprint(c *token.Config, kept []string, groups bool) [32]byte {
 	h := sha256.New()
-	str(h, "cognito-extauthz/authorizer-fingerprint/v1")
+	str(h, "cognito-extauthz/authorizer-fingerprint/v2")
 	num(h, uint64(len(c.Pools)))
 	for _, p := range c.Pools {
 		str(h, p.ID)
@@ -34,6 +35,12 @@ func fingerprint(c *token.Config) [32]byte {
 	}
 	set(h, algs)
 	num(h, uint64(c.ClockSkew))
+	set(h, kept)
+	if groups {
+		num(h, 1)
+	} else {
+		num(h, 0)
+	}
 	var sum [32]byte
 	h.Sum(sum[:0])
 	return sum

@@ -483,6 +483,10 @@ routes:
 		{"identity source", "clockSkew: 10s", "clockSkew: 10s\n    identitySource: header:X-Token", true},
 		{"result ttl and strip", "clockSkew: 10s", "clockSkew: 10s\n    resultTtl: 1s\n    stripToken: true", true},
 		{"routes", "path: /r", "path: /s", true},
+		{"a route reads a claim", "authorizer: a }", "authorizer: a, claimHeaders: { x-email: email } }", false},
+		{"a route requires a claim", "authorizer: a }", "authorizer: a, claims: { \"custom:tenant\": acme } }", false},
+		{"a route requires groups", "authorizer: a }", "authorizer: a, groups: [admins] }", false},
+		{"a route passes sub, which is always kept", "authorizer: a }", "authorizer: a, claimHeaders: { x-sub: sub } }", false},
 		{"comments", "authorizers:", "authorizers: # changed", true},
 	}
 	for _, tt := range tests {

@@ -111,11 +111,19 @@ type Authorizer struct {
 	// its exp); 0 disables reuse.
 	ResultTTL time.Duration
 	// Fingerprint is a SHA-256 over everything that affects token
-	// verification: pools, issuers, key sources, client ids, algorithms
-	// and clock skew. The verified-token cache keys on it, so an unchanged
-	// authorizer keeps its entries across reloads and a changed one never
-	// reuses them.
+	// verification (pools, issuers, key sources, client ids, algorithms
+	// and clock skew) and over what a cached token keeps (Kept,
+	// KeepGroups). The verified-token cache keys on it, so an unchanged
+	// authorizer keeps its entries across reloads, and one that changed,
+	// or whose routes now read another claim, never reuses them.
 	Fingerprint [32]byte
+	// Kept are the claims the routes using this authorizer read through
+	// claimHeaders and claims requirements: sorted, without duplicates.
+	// A cached token keeps these (and the fixed Cognito claims) only.
+	Kept []string
+	// KeepGroups is true when a route using this authorizer requires
+	// groups, so a cached token must keep cognito:groups.
+	KeepGroups bool
 }
 
 // ClaimRequirement is one exact claim value a route requires. Value is

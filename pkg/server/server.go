@@ -66,7 +66,10 @@ type Config struct {
 
 	JWKS           jwks.Options // Logger and Registerer are filled in here
 	TokenCacheSize int
-	CheckTimeout   time.Duration
+	// TokenCacheMaxBytes bounds the verified-token cache's estimated
+	// memory; 0 means authz.DefaultCacheMaxBytes.
+	TokenCacheMaxBytes int64
+	CheckTimeout       time.Duration
 	// ShutdownDelay keeps serving after health turns NOT_SERVING, so
 	// that load balancers stop sending before the listener closes.
 	ShutdownDelay time.Duration
@@ -176,7 +179,11 @@ func New(cfg Config) (*Server, error) {
 	jopts.Registerer = s.registry
 	jopts.TracerProvider = cfg.TracerProvider
 	s.keys = jwks.New(jopts)
-	s.authz = authz.New(s.keys, authz.Options{CacheSize: cfg.TokenCacheSize, Timeout: cfg.CheckTimeout})
+	s.authz = authz.New(s.keys, authz.Options{
+		CacheSize:     cfg.TokenCacheSize,
+		CacheMaxBytes: cfg.TokenCacheMaxBytes,
+		Timeout:       cfg.CheckTimeout,
+	})
 	s.registerServiceGauges()
 
 	s.grpc = s.newGRPC()
@@ -214,6 +221,10 @@ func (s *Server) registerServiceGauges() {
 			Help: "Verified tokens currently cached.",
 		}, func() float64 { return float64(s.authz.CacheLen()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "extauthz_token_cache_bytes",
+			Help: "Estimated memory of the cached verified tokens (bounded by --token-cache-max-bytes).",
+		}, func() float64 { return float64(s.authz.CacheBytes()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "extauthz_ready",
 			Help: "1 when the service is ready to answer checks.",
 		}, func() float64 {
@@ -248,6 +259,8 @@ func grpcOptions(cfg Config) []grpc.ServerOption {
 		maxMsg = DefaultMaxMessageBytes
 	}
 	return []grpc.ServerOption{
+		// vtprotobuf marshalling where the build has it (see codec.go).
+		grpc.ForceServerCodecV2(newCodec()),
 		grpc.MaxRecvMsgSize(maxMsg),
 		grpc.MaxConcurrentStreams(maxConcurrentStreams),
 		grpc.MaxHeaderListSize(maxHeaderListBytes),

@@ -14,8 +14,15 @@ import (
 // Claims are the verified claims of one token. They are never modified after
 // Verify returns, so one *Claims may be cached and read by many goroutines;
 // every accessor that returns a slice or map returns a copy.
+//
+// Claims come in two forms. Verify returns the full form, every claim as
+// decoded. Compact returns the form a cache keeps: only the named claims,
+// already formatted, with every string in one allocation.
 type Claims struct {
-	all      map[string]any
+	all map[string]any // nil in the compact form
+	// kept holds the compact form's retained claims, formatted; a claim
+	// that is absent, null or not formattable is not in it.
+	kept     []keptClaim
 	tokenUse string
 	subject  string
 	username string
@@ -24,8 +31,23 @@ type Claims struct {
 	pool     string
 	scopes   []string
 	groups   []string
-	expiry   time.Time
+	expiry   int64 // exp, Unix seconds
 }
+
+type keptClaim struct {
+	name, value string
+	kind        keptKind
+}
+
+// keptKind says what a kept claim was, so the compact form answers Scalar
+// and Present as the full one does.
+type keptKind uint8
+
+const (
+	keptScalar    keptKind = iota + 1 // a string, number or boolean
+	keptComposite                     // a list or object, formatted
+	keptUnusable                      // present, but Format refused it
+)
 
 // newClaims builds Claims from a payload that passed every check in Verify,
 // so the type assertions below cannot fail for present claims.
@@ -36,7 +58,7 @@ func newClaims(all map[string]any, use, clientID, pool string, expiry time.Time,
 		clientID: clientID,
 		pool:     pool,
 		groups:   groups,
-		expiry:   expiry,
+		expiry:   expiry.Unix(),
 	}
 	c.subject, _ = all["sub"].(string)
 	c.issuer, _ = all["iss"].(string)
@@ -77,6 +99,13 @@ func (c *Claims) Pool() string { return c.pool }
 // Scopes returns the scope claim split on spaces, nil when absent.
 func (c *Claims) Scopes() []string { return slices.Clone(c.scopes) }
 
+// NumScopes and Scope read the scopes without copying them, for the
+// per-request response.
+func (c *Claims) NumScopes() int { return len(c.scopes) }
+
+// Scope returns the i-th scope, 0 <= i < NumScopes().
+func (c *Claims) Scope(i int) string { return c.scopes[i] }
+
 // Groups returns the cognito:groups claim, nil when absent.
 func (c *Claims) Groups() []string { return slices.Clone(c.groups) }
 
@@ -97,12 +126,19 @@ func anyOf(want, have []string) bool {
 }
 
 // Expiry returns the exp claim as a time.
-func (c *Claims) Expiry() time.Time { return c.expiry }
+func (c *Claims) Expiry() time.Time { return time.Unix(c.expiry, 0) }
 
 // Value returns the named claim as decoded: string, json.Number, bool, nil,
 // []any or map[string]any (composite values are copies). ok is false when
-// the claim is absent; a JSON null is (nil, true).
+// the claim is absent; a JSON null is (nil, true). In the compact form a
+// retained claim is its formatted string and any other claim is absent.
 func (c *Claims) Value(name string) (any, bool) {
+	if c.all == nil {
+		if v, ok := c.keptValue(name); ok {
+			return v, true
+		}
+		return nil, false
+	}
 	v, ok := c.all[name]
 	if !ok {
 		return nil, false
@@ -110,13 +146,57 @@ func (c *Claims) Value(name string) (any, bool) {
 	return deepCopy(v), true
 }
 
-// Map returns a deep copy of every claim, for explain output.
+// Map returns a deep copy of every claim, for explain output; in the
+// compact form, the retained claims as formatted strings.
 func (c *Claims) Map() map[string]any {
+	if c.all == nil {
+		m := make(map[string]any, len(c.kept))
+		for _, k := range c.kept {
+			if k.kind != keptUnusable {
+				m[k.name] = k.value
+			}
+		}
+		return m
+	}
 	m := make(map[string]any, len(c.all))
 	for k, v := range c.all {
 		m[k] = deepCopy(v)
 	}
 	return m
+}
+
+// Scalar returns the named claim rendered as Format renders it, when it is
+// a single string, number or boolean: a claims requirement is a scalar, and
+// a list or object never meets one, even when it renders the same
+// (["acme"] is not acme). ok is false otherwise.
+func (c *Claims) Scalar(name string) (string, bool) {
+	if c.all == nil {
+		for _, k := range c.kept {
+			if k.name == name {
+				return k.value, k.kind == keptScalar
+			}
+		}
+		return "", false
+	}
+	switch c.all[name].(type) {
+	case string, json.Number, bool:
+		return c.Format(name)
+	}
+	return "", false
+}
+
+// Present reports whether the token holds the named claim with a non-null
+// value, whether or not Format can render it.
+func (c *Claims) Present(name string) bool {
+	if c.all == nil {
+		for _, k := range c.kept {
+			if k.name == name {
+				return true
+			}
+		}
+		return false
+	}
+	return c.all[name] != nil
 }
 
 // Format renders the named claim as an HTTP header value, as API Gateway
@@ -130,6 +210,9 @@ func (c *Claims) Map() map[string]any {
 // character other than tab, such as CR, LF or NUL in a user-editable
 // attribute), so that a claim never splits or corrupts a header.
 func (c *Claims) Format(name string) (string, bool) {
+	if c.all == nil {
+		return c.keptValue(name)
+	}
 	v, ok := c.all[name]
 	if !ok || v == nil {
 		return "", false

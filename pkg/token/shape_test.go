@@ -98,15 +98,23 @@ func oracleShape(raw string) bool {
 	return true
 }
 
+// A non-canonical segment never reaches a JSON parser: split refuses it,
+// and the strict decoder behind it would too.
 func TestDecodeRejectsNonCanonical(t *testing.T) {
 	for _, seg := range []string{"AB", "AAB", "A\nA==", "AA\r\nAA"} {
-		if _, err := decode(seg); err == nil {
-			t.Errorf("decode(%q) accepted a non-canonical segment", seg)
+		_, _, _, err := split(seg + ".AAAA.AAAA")
+		if err == nil {
+			t.Errorf("split accepted the non-canonical segment %q", seg)
+		}
+		if !strings.ContainsAny(seg, "\r\n=") {
+			if _, err := decodeSegments([3]string{seg, "AAAA", "AAAA"}); err == nil {
+				t.Errorf("decodeSegments accepted the non-canonical segment %q", seg)
+			}
 		}
 	}
-	got, err := decode("aGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8gd29ybGQ")
-	if err != nil || string(got) != strings.Repeat("hello world ", 4)+"hello world" {
-		t.Fatalf("decode = %q, %v", got, err)
+	got, err := decodeSegments([3]string{"aGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8gd29ybGQgaGVsbG8gd29ybGQ", "AAAA", "AQ"})
+	if err != nil || string(got[0]) != strings.Repeat("hello world ", 4)+"hello world" || string(got[1]) != "\x00\x00\x00" || string(got[2]) != "\x01" {
+		t.Fatalf("decodeSegments = %q, %v", got, err)
 	}
 }
 
@@ -154,10 +162,8 @@ func FuzzCheckShape(f *testing.F) {
 		if err != nil || h+"."+p+"."+s != raw {
 			t.Fatalf("split(%q) = %q %q %q %v", raw, h, p, s, err)
 		}
-		for _, seg := range []string{h, p, s} {
-			if _, err := decode(seg); err != nil {
-				t.Fatalf("decode(%q) failed on a segment CheckShape accepted: %v", seg, err)
-			}
+		if _, err := decodeSegments([3]string{h, p, s}); err != nil {
+			t.Fatalf("decodeSegments failed on segments CheckShape accepted (%q): %v", raw, err)
 		}
 	})
 }

@@ -82,11 +82,9 @@ func (v *Verifier) Verify(ctx context.Context, cfg *Config, raw string) (*Claims
 	if err != nil {
 		return nil, err
 	}
-	var seg [3][]byte
-	for i, enc := range [3]string{h64, p64, s64} {
-		if seg[i], err = decode(enc); err != nil {
-			return nil, reason.Wrap(reason.TokenMalformed, segmentNames[i], err)
-		}
+	seg, err := decodeSegments([3]string{h64, p64, s64})
+	if err != nil {
+		return nil, err
 	}
 	hdrJSON, payJSON, sig := seg[0], seg[1], seg[2]
 
@@ -205,7 +203,15 @@ func checkClaims(cfg *Config, pool *Pool, claims map[string]any, now time.Time) 
 			}
 		}
 	}
-	return newClaims(claims, use, clientID, pool.ID, expiry, groups), nil
+	c := newClaims(claims, use, clientID, pool.ID, expiry, groups)
+	// The same text, held by the configuration: a compact copy references
+	// it instead of copying it into every cache entry.
+	for _, iss := range pool.Issuers {
+		if iss == c.issuer {
+			c.issuer = iss
+		}
+	}
+	return c, nil
 }
 
 // numericDate reads a NumericDate claim that must be a JSON integer literal:

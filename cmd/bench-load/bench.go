@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/loadgen"
+)
+
+type config struct {
+	extauthz             string
+	tokens               int
+	duration, warmup     time.Duration
+	workers, connections int
+	cacheDir, memLimit   string
+}
+
+func serveNoopOn(lis net.Listener) error { return loadgen.ServeNoop(lis) }
+
+// policy is the benchmark's policy: one ID-token route with claim headers,
+// as a typical API has, against the benchmark's pool and its key file.
+const policy = `apiVersion: cognito-extauthz/v1
+authorizers:
+  bench:
+    userPools:
+      - userPoolId: ` + loadgen.PoolID + `
+        issuer: ` + loadgen.Issuer + `
+        jwksFile: jwks.json
+    appClientIds: [` + loadgen.ClientID + `]
+    resultTtl: 300s
+routes:
+  - name: list-pets
+    match: { methods: [GET], path: /pets }
+    authorizer: bench
+    mode: identity-claims
+    claimHeaders: { x-user-sub: sub, x-user-email: email, x-user-groups: "cognito:groups" }
+defaultAction: deny
+`
+
+// server is a process under test.
+type server struct {
+	name string
+	addr string
+	cmd  *exec.Cmd
+}
+
+func (s *server) pid() int { return s.cmd.Process.Pid }
+
+func (s *server) stop() {
+	_ = s.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// run is one measured run against one server.
+type run struct {
+	loadgen.Result
+	cpu time.Duration
+}
+
+func (r run) cpuPerCheck() time.Duration { return r.cpu / time.Duration(max(r.Requests, 1)) }
+
+func bench(ctx context.Context, c config, out io.Writer) error {
+	load0 := loadavg()
+	fmt.Fprintf(os.Stderr, "tokens: loading or minting %d (minting takes minutes on two cores)...\n", c.tokens)
+	toks, err := loadgen.LoadOrMint(c.cacheDir, c.tokens)
+	if err != nil {
+		return fmt.Errorf("tokens: %w", err)
+	}
+	rs256, err := toks.RS256VerifyCPU(2000)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "bench-load-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if err := os.WriteFile(filepath.Join(dir, "jwks.json"), toks.JWKS(), 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(policy), 0o600); err != nil {
+		return err
+	}
+
+	noop, err := startNoop(ctx)
+	if err != nil {
+		return err
+	}
+	defer noop.stop()
+	svc, admin, err := startService(ctx, c, dir)
+	if err != nil {
+		return err
+	}
+	defer svc.stop()
+
+	allowed := func(r *authv3.CheckResponse) bool { return r.GetStatus().GetCode() == 0 }
+	cachedReq := loadgen.Request(toks.IDs[0])
+	cached := loadgen.Load{Workers: c.workers, Connections: c.connections, Duration: c.duration,
+		Next: func(int) *authv3.CheckRequest { return cachedReq }, OK: allowed}
+	unique := loadgen.Load{Workers: c.workers, Connections: c.connections, Duration: 10 * time.Minute,
+		Requests: c.tokens - 1, Next: func(i int) *authv3.CheckRequest { return loadgen.Request(toks.IDs[i+1]) }, OK: allowed}
+
+	var res [2][2]run // [cached, unique][noop, service]
+	for i, s := range []*server{noop, svc} {
+		fmt.Fprintf(os.Stderr, "cached-token run against %s...\n", s.name)
+		warm := cached
+		warm.Duration = c.warmup
+		if _, err := loadgen.Drive(ctx, s.addr, warm); err != nil {
+			return err
+		}
+		if res[0][i], err = measure(ctx, s, cached); err != nil {
+			return err
+		}
+	}
+	for i, s := range []*server{noop, svc} {
+		fmt.Fprintf(os.Stderr, "unique-token run against %s (%d requests)...\n", s.name, unique.Requests)
+		if res[1][i], err = measure(ctx, s, unique); err != nil {
+			return err
+		}
+	}
+	time.Sleep(time.Second)
+	mem, err := loadgen.ProcMemory(svc.pid())
+	if err != nil {
+		return err
+	}
+	g := gauges(admin)
+	report(out, c, reportData{res: res, rs256: rs256, mem: mem, entries: g["extauthz_token_cache_entries"],
+		cacheBytes: g["extauthz_token_cache_bytes"], heap: g["go_memstats_heap_alloc_bytes"],
+		load0: load0, load1: loadavg()})
+	return nil
+}
+
+func measure(ctx context.Context, s *server, l loadgen.Load) (run, error) {
+	before, err := loadgen.ProcCPU(s.pid())
+	if err != nil {
+		return run{}, err
+	}
+	r, err := loadgen.Drive(ctx, s.addr, l)
+	if err != nil {
+		return run{}, err
+	}
+	after, err := loadgen.ProcCPU(s.pid())
+	if err != nil {
+		return run{}, err
+	}
+	if r.Failed > 0 {
+		return run{}, fmt.Errorf("%s: %d of %d checks failed or had the wrong verdict, first: %s", s.name, r.Failed, r.Requests, r.FirstFailure)
+	}
+	return run{Result: r, cpu: after - before}, nil
+}
+
+func startNoop(ctx context.Context) (*server, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, self, "noop", "127.0.0.1:0")
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start no-op server: %w", err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		_ = cmd.Process.Kill()
+		return nil, fmt.Errorf("no-op server address: %w", err)
+	}
+	return &server{name: "no-op", addr: strings.TrimSpace(line), cmd: cmd}, nil
+}
+
+func startService(ctx context.Context, c config, dir string) (*server, string, error) {
+	grpcAddr, err := freeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	admin, err := freeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	cmd := exec.CommandContext(ctx, c.extauthz, "serve", "--config", filepath.Join(dir, "policy.yaml"),
+		"--grpc-addr", grpcAddr, "--admin-addr", admin, "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "GOMEMLIMIT="+c.memLimit)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, "", fmt.Errorf("start %s: %w", c.extauthz, err)
+	}
+	s := &server{name: "extauthz", addr: grpcAddr, cmd: cmd}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		resp, err := http.Get("http://" + admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s, admin, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, "", errors.New("extauthz not ready after 30s")
+		}
+	}
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// gauges reads the unlabelled samples of the service's /metrics.
+func gauges(admin string) map[string]float64 {
+	g := map[string]float64{}
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		return g
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			g[name] = f
+		}
+	}
+	return g
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%d CPUs, %s, %s %s/%s", runtime.NumCPU(), model, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}

@@ -1,0 +1,61 @@
+package server
+
+import (
+	"fmt"
+
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
+)
+
+// vtMarshaler is the marshalling code that go-control-plane generates with
+// vtprotobuf for its messages (CheckResponse among them): plain field
+// writes instead of the reflection-driven proto.Marshal. It is compiled in
+// only with the build tag vtprotobuf, which `make build`, the Dockerfile
+// and `make test` set; without it every message takes proto.Marshal, and
+// the bytes on the wire are the same either way.
+type vtMarshaler interface {
+	SizeVT() int
+	MarshalToSizedBufferVTStrict([]byte) (int, error)
+}
+
+// codec is the gRPC server's codec: vtprotobuf marshalling where the
+// message has it, the standard proto codec for everything else and for
+// every unmarshal (go-control-plane ships no vtprotobuf unmarshal code).
+type codec struct{ std encoding.CodecV2 }
+
+func newCodec() codec { return codec{std: encoding.GetCodecV2("proto")} }
+
+func (c codec) Marshal(v any) (mem.BufferSlice, error) {
+	m, ok := v.(vtMarshaler)
+	if !ok {
+		return c.std.Marshal(v)
+	}
+	size := m.SizeVT()
+	if mem.IsBelowBufferPoolingThreshold(size) {
+		buf := make([]byte, size)
+		if _, err := m.MarshalToSizedBufferVTStrict(buf); err != nil {
+			return nil, fmt.Errorf("marshal %T: %w", v, err)
+		}
+		return mem.BufferSlice{mem.SliceBuffer(buf)}, nil
+	}
+	pool := mem.DefaultBufferPool()
+	buf := pool.Get(size)
+	if _, err := m.MarshalToSizedBufferVTStrict((*buf)[:size]); err != nil {
+		pool.Put(buf)
+		return nil, fmt.Errorf("marshal %T: %w", v, err)
+	}
+	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
+}
+
+func (c codec) Unmarshal(data mem.BufferSlice, v any) error { return c.std.Unmarshal(data, v) }
+
+// Name is "proto": the codec replaces the standard one for the
+// application/grpc content type, on this server only.
+func (codec) Name() string { return "proto" }
+
+// usesVT reports whether m would be marshalled with vtprotobuf code.
+func usesVT(m proto.Message) bool {
+	_, ok := m.(vtMarshaler)
+	return ok
+}
