@@ -55,7 +55,7 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	snap, err := policy.Load(*configPath, policy.Options{AllowHTTPJWKS: *allowHTTP})
 	if err != nil {
 		fmt.Fprintf(stderr, "extauthz explain: %v\n", err)
-		return exitFail
+		return loadExitCode(err)
 	}
 
 	keys := jwks.New(jwks.Options{FetchTimeout: *fetchTimeout, AllowHTTP: *allowHTTP, Logger: log.Named("jwks")})
@@ -105,7 +105,6 @@ func decisionJSON(d *authz.Decision, resp *authv3.CheckResponse, sources []jwks.
 		Headers:                 sum.Headers,
 		HeadersToRemove:         sum.HeadersToRemove,
 		QueryParametersToRemove: sum.QueryToRemove,
-		Metadata:                checkMetadata(sum.Metadata),
 	}
 	for _, st := range sources {
 		ks := &extauthzv1.KeySourceStatus{
@@ -135,29 +134,25 @@ func decisionJSON(d *authz.Decision, resp *authv3.CheckResponse, sources []jwks.
 	if err := json.Compact(&compact, raw); err != nil {
 		return nil, err
 	}
-	if err := json.Indent(&out, compact.Bytes(), "", "  "); err != nil {
+	// metadata is the dynamic metadata exactly as Envoy gets it, so that it
+	// shows the same keys as `check`, not every CheckMetadata field empty.
+	md, err := json.Marshal(sum.Metadata)
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	if md = bytes.TrimSpace(md); string(md) == "null" {
+		md = []byte("{}")
+	}
+	// Metadata was left unset, so protojson wrote it as null: put the map
+	// there. Outside strings (where quotes are escaped) this byte sequence
+	// can only be that key, and it comes before claims, whose members could
+	// repeat it.
+	spliced := bytes.Replace(compact.Bytes(), []byte(`"metadata":null`), append([]byte(`"metadata":`), md...), 1)
+	if err := json.Indent(&out, spliced, "", "  "); err != nil {
 		return nil, err
 	}
 	out.WriteByte('\n')
 	return out.Bytes(), nil
-}
-
-// checkMetadata reads the dynamic metadata of a response back into its
-// schema, proto/extauthz/v1 CheckMetadata.
-func checkMetadata(md map[string]any) *extauthzv1.CheckMetadata {
-	str := func(k string) string { s, _ := md[k].(string); return s }
-	m := &extauthzv1.CheckMetadata{
-		Route: str("route"), Sub: str("sub"), Username: str("username"), TokenUse: str("token_use"),
-		ClientId: str("client_id"), Pool: str("pool"), Reason: str("reason"),
-	}
-	if list, ok := md["scopes"].([]any); ok {
-		for _, v := range list {
-			if s, ok := v.(string); ok {
-				m.Scopes = append(m.Scopes, s)
-			}
-		}
-	}
-	return m
 }
 
 // plainJSON turns json.Number values into float64 (exact up to 2^53, which

@@ -33,8 +33,9 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 			fmt.Fprintf(stderr, "%s: %d problem(s)\n", *configPath, len(probs))
 			return exitFail
 		}
-		fmt.Fprintf(stdout, "%s: %v\n", *configPath, err)
-		return exitFail
+		// Not a problem in the policy: the file could not be read.
+		fmt.Fprintf(stderr, "extauthz validate: %v\n", err)
+		return exitRuntime
 	}
 	fmt.Fprintf(stdout, "%s: ok: %d routes, %d authorizers, %d key sources\n",
 		*configPath, len(snap.Routes()), len(snap.Authorizers()), len(snap.KeySources()))
