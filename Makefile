@@ -15,6 +15,7 @@ export CGO_ENABLED = 0
 BUILDFLAGS := -trimpath -ldflags '$(LDFLAGS)'
 IMAGE ?= ghcr.io/cognito-extauthz/extauthz
 BIN := bin/extauthz
+, := ,
 # progress lines for the long targets, on stderr
 say = @printf '==> %s (%s)\n' "$(1)" "$$(date +%H:%M:%S)" >&2
 E2E_NODE := e2e/node_modules/.bin/cognito-local
@@ -98,6 +99,26 @@ image-push: ## build the multi-arch image and push it: make image-push IMAGE=reg
 	  -t $(IMAGE):$(VERSION) --push .
 	@echo "pushed $(IMAGE):$(VERSION); point the overlays at it: see k8s/README.md"
 
+# Release tooling lives in its own module, tools/go.mod (goreleaser, syft,
+# actionlint), so that `go mod download` of the service stays small.
+TOOLS := tools/bin/goreleaser tools/bin/syft tools/bin/actionlint
+.PHONY: tools
+tools: $(TOOLS) ## build the pinned release tools into tools/bin (first time: several minutes)
+$(TOOLS): tools/go.mod tools/go.sum
+	$(call say,building goreleaser syft actionlint from tools/go.mod -- large: 5-15 min the first time on 2 cores)
+	cd tools && $(GO) build -trimpath -o bin/ github.com/goreleaser/goreleaser/v2 github.com/anchore/syft/cmd/syft github.com/rhysd/actionlint/cmd/actionlint
+	@touch $(TOOLS)
+
+.PHONY: release-check
+release-check: tools ## offline: actionlint the workflows, goreleaser check, snapshot build of the binaries + SBOMs into dist/
+	$(call say,actionlint)
+	tools/bin/actionlint .github/workflows/*.yml
+	$(call say,goreleaser check)
+	PATH="$(CURDIR)/tools/bin:$$PATH" goreleaser check
+	$(call say,goreleaser release --snapshot --skip=publish$(,)docker)
+	PATH="$(CURDIR)/tools/bin:$$PATH" goreleaser release --snapshot --skip=publish,docker --clean
+	./scripts/check-dist.sh dist
+
 .PHONY: clean
 clean: ## remove build outputs
-	rm -rf bin
+	rm -rf bin dist tools/bin
