@@ -104,7 +104,7 @@ image-push: ## build the multi-arch image and push it: make image-push IMAGE=reg
 TOOLS := tools/bin/goreleaser tools/bin/syft tools/bin/actionlint
 .PHONY: tools
 tools: $(TOOLS) ## build the pinned release tools into tools/bin (first time: several minutes)
-$(TOOLS): tools/go.mod tools/go.sum
+$(TOOLS) &: tools/go.mod tools/go.sum
 	$(call say,building goreleaser syft actionlint from tools/go.mod -- large: 5-15 min the first time on 2 cores)
 	cd tools && $(GO) build -trimpath -o bin/ github.com/goreleaser/goreleaser/v2 github.com/anchore/syft/cmd/syft github.com/rhysd/actionlint/cmd/actionlint
 	@touch $(TOOLS)
