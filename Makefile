@@ -39,7 +39,7 @@ run: build ## build bin/extauthz, then run the zero-setup demo (embedded policy 
 .PHONY: test
 test: e2e-deps ## run every test (unit, integration, end-to-end against cognito-local) with the race detector
 	$(call say,go test -race ./... -- compiles with the race detector (needs gcc) and prints one line per package as it finishes)
-	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout=30m ./...
 
 .PHONY: test-short
 test-short: ## unit and integration tests only, no race detector
@@ -55,7 +55,7 @@ $(E2E_NODE): e2e/package.json e2e/package-lock.json
 
 .PHONY: e2e
 e2e: e2e-deps ## run only the end-to-end tests
-	CGO_ENABLED=1 $(GO) test -race -count=1 -v ./e2e/...
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout=30m -v ./e2e/...
 
 .PHONY: bench
 bench: ## in-process benchmarks of the hot path (see BENCHMARKS.md)
