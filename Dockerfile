@@ -1,5 +1,11 @@
 # syntax=docker/dockerfile:1
-# Container image for extauthz:  make image  (docker build with VERSION/COMMIT).
+# Container image for extauthz:  make image  (this machine's platform), or
+# make image-push IMAGE=...  (linux/amd64 + linux/arm64 with docker buildx).
+# Needs BuildKit (the RUN --mount caches below): the default builder since
+# Docker 23; on older Docker set DOCKER_BUILDKIT=1. The legacy builder
+# rejects this file. The build flags are the Makefile's (CGO_ENABLED=0,
+# -trimpath, the same -ldflags), and .github/workflows/release.yml builds
+# the released image from this same file.
 # A static Go binary on distroless/static: no shell, no package manager, no
 # libc; runs as uid 65532 with a read-only root filesystem (it writes nothing).
 

@@ -1,11 +1,23 @@
 # cognito-extauthz. `make help` lists the targets.
 SHELL := /bin/bash
 GO ?= go
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# VERSION is the release tag (v1.2.3, or v1.2.3-4-gabcdef0 past it), or
+# "dev" when the checkout has no tag; COMMIT is always the commit. They used
+# to be the same hash twice on an untagged checkout.
+VERSION ?= $(shell git describe --tags --match 'v[0-9]*' --dirty 2>/dev/null || echo dev)
 COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+# One set of build flags for build, run and image: the compile cache is keyed
+# on -trimpath and the cgo setting (the -X values only touch the link step),
+# so `make build` after `make run` only relinks. The Dockerfile and
+# .goreleaser.yaml use the same flags.
+export CGO_ENABLED = 0
+BUILDFLAGS := -trimpath -ldflags '$(LDFLAGS)'
 IMAGE ?= ghcr.io/cognito-extauthz/extauthz
 BIN := bin/extauthz
+, := ,
+# progress lines for the long targets, on stderr
+say = @printf '==> %s (%s)\n' "$(1)" "$$(date +%H:%M:%S)" >&2
 E2E_NODE := e2e/node_modules/.bin/cognito-local
 # vtprotobuf compiles in the fast marshalling code go-control-plane ships
 # for its messages (used by the gRPC server's codec); without the tag the
@@ -19,16 +31,19 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## build bin/extauthz
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/extauthz
+build: ## build bin/extauthz (static, CGO_ENABLED=0)
+	$(call say,go build $(BIN) -- the first build compiles every dependency: about 1-2 min on 2 cores)
+	$(GO) build $(BUILDFLAGS) -o $(BIN) ./cmd/extauthz
 
 .PHONY: run
-run: ## run the zero-setup demo (embedded policy + local issuer) on 127.0.0.1:9001/9002
-	$(GO) run -ldflags '$(LDFLAGS)' ./cmd/extauthz dev
+run: build ## build bin/extauthz, then run the zero-setup demo (embedded policy + local issuer) on 127.0.0.1:9001/9002
+	$(call say,$(BIN) dev)
+	exec $(BIN) dev
 
 .PHONY: test
 test: e2e-deps ## run every test (unit, integration, end-to-end against cognito-local) with the race detector
-	$(GO) test -race -count=1 ./...
+	$(call say,go test -race ./... -- compiles with the race detector (needs gcc) and prints one line per package as it finishes)
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout=30m ./...
 
 .PHONY: test-short
 test-short: ## unit and integration tests only, no race detector
@@ -38,12 +53,13 @@ test-short: ## unit and integration tests only, no race detector
 e2e-deps: $(E2E_NODE) ## install the Cognito emulator (cognito-local) for the end-to-end tests
 
 $(E2E_NODE): e2e/package.json e2e/package-lock.json
+	$(call say,npm ci in e2e/ (cognito-local))
 	cd e2e && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 .PHONY: e2e
 e2e: e2e-deps ## run only the end-to-end tests
-	$(GO) test -race -count=1 -v ./e2e/...
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout=30m -v ./e2e/...
 
 .PHONY: bench
 bench: ## in-process benchmarks of the hot path (see BENCHMARKS.md)
@@ -79,6 +95,7 @@ mutate: ## mutation testing with gremlins (pinned in go.mod), per package; MUTAT
 
 .PHONY: lint
 lint: proto-check ## gofmt, go vet, staticcheck (pinned in go.mod), and generated code up to date
+	$(call say,gofmt and go vet)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	@echo "staticcheck (the first run builds it and takes a few minutes)"
@@ -90,6 +107,7 @@ fmt: ## gofmt every Go file
 
 .PHONY: proto
 proto: ## regenerate Go code from proto/ (buf + protoc-gen-go, offline, pinned in go.mod)
+	$(call say,go tool buf -- the first call compiles buf: several minutes on 2 cores)
 	cd proto && $(GO) tool buf lint && $(GO) tool buf generate
 
 .PHONY: proto-check
@@ -97,9 +115,36 @@ proto-check: proto ## fail when the checked-in generated code is stale
 	git diff --exit-code -- proto/
 
 .PHONY: image
-image: ## build the container image (needs a container engine)
-	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE):$(VERSION) .
+image: ## build the container image for this machine (docker with BuildKit, the default since Docker 23)
+	DOCKER_BUILDKIT=1 docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE):$(VERSION) .
+
+PLATFORMS ?= linux/amd64,linux/arm64
+.PHONY: image-push
+image-push: ## build the multi-arch image and push it: make image-push IMAGE=registry.example.com/you/extauthz
+	docker buildx build --platform $(PLATFORMS) --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) \
+	  -t $(IMAGE):$(VERSION) --push .
+	@echo "pushed $(IMAGE):$(VERSION); point the overlays at it: see k8s/README.md"
+
+# Release tooling lives in its own module, tools/go.mod (goreleaser, syft,
+# actionlint), so that `go mod download` of the service stays small.
+TOOLS := tools/bin/goreleaser tools/bin/syft tools/bin/actionlint
+.PHONY: tools
+tools: $(TOOLS) ## build the pinned release tools into tools/bin (first time: several minutes)
+$(TOOLS) &: tools/go.mod tools/go.sum
+	$(call say,building goreleaser syft actionlint from tools/go.mod -- large: 5-15 min the first time on 2 cores)
+	cd tools && $(GO) build -trimpath -o bin/ github.com/goreleaser/goreleaser/v2 github.com/anchore/syft/cmd/syft github.com/rhysd/actionlint/cmd/actionlint
+	@touch $(TOOLS)
+
+.PHONY: release-check
+release-check: tools ## offline: actionlint the workflows, goreleaser check, snapshot build of the binaries + SBOMs into dist/
+	$(call say,actionlint)
+	tools/bin/actionlint .github/workflows/*.yml
+	$(call say,goreleaser check)
+	PATH="$(CURDIR)/tools/bin:$$PATH" goreleaser check
+	$(call say,goreleaser release --snapshot --skip=publish$(,)docker)
+	PATH="$(CURDIR)/tools/bin:$$PATH" goreleaser release --snapshot --skip=publish,docker --clean
+	./scripts/check-dist.sh dist
 
 .PHONY: clean
 clean: ## remove build outputs
-	rm -rf bin
+	rm -rf bin dist tools/bin

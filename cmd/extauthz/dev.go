@@ -216,23 +216,25 @@ export ID_TOKEN=%[5]s
 export ACCESS_TOKEN=%[6]s
 
 Allowed: an ID token on an identity-claims route (claim headers come back in ok_response):
-  go run ./cmd/extauthz check --addr %[1]s --path /pets --token "$ID_TOKEN"
-  %[7]s
+  bin/extauthz check --addr %[1]s --path /pets --token "$ID_TOKEN"
 
 Denied, 401 token_missing (no token):
-  go run ./cmd/extauthz check --addr %[1]s --path /pets
-  %[8]s
+  bin/extauthz check --addr %[1]s --path /pets
 
 Denied, 401 token_use_mismatch (an ID token where an access token is required):
-  go run ./cmd/extauthz check --addr %[1]s --path /pets/7 --token "$ID_TOKEN"
+  bin/extauthz check --addr %[1]s --path /pets/7 --token "$ID_TOKEN"
 
 Allowed, access token with scope pets/read:
-  go run ./cmd/extauthz check --addr %[1]s --path /pets/7 --token "$ACCESS_TOKEN"
+  bin/extauthz check --addr %[1]s --path /pets/7 --token "$ACCESS_TOKEN"
 
 Denied, 403 group_missing (the demo user is not in group admins):
-  go run ./cmd/extauthz check --addr %[1]s --path /admin/users --token "$ID_TOKEN"
+  bin/extauthz check --addr %[1]s --path /admin/users --token "$ID_TOKEN"
 
 More tokens: curl 'http://%[2]s/dev/token?type=access&scope=pets/admin'   (type=id|access, scope, groups, sub, ttl)
+
+The same checks with grpcurl, raw CheckResponse (the first "go tool grpcurl" compiles it: a minute or two):
+  %[7]s
+  %[8]s
 
 `, grpcAddr, adminAddr, issURL, ttl, id, access, grpcurl("/pets", "ID_TOKEN"), grpcurl("/pets", ""))
 }

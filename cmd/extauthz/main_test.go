@@ -149,9 +149,9 @@ func TestValidate(t *testing.T) {
 		t.Errorf("stderr summary missing: %q", errs)
 	}
 
-	code, out, _ = runCLI(t, "validate", "--config", filepath.Join(t.TempDir(), "missing.yaml"))
-	if code != exitFail || !strings.Contains(out, "missing.yaml") {
-		t.Fatalf("missing file: exit %d, %q", code, out)
+	code, _, errs = runCLI(t, "validate", "--config", filepath.Join(t.TempDir(), "missing.yaml"))
+	if code != exitRuntime || !strings.Contains(errs, "missing.yaml") {
+		t.Fatalf("missing file: exit %d, %q", code, errs)
 	}
 }
 

@@ -33,8 +33,9 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 			fmt.Fprintf(stderr, "%s: %s\n", *configPath, count(len(probs), "problem", "problems"))
 			return exitFail
 		}
-		fmt.Fprintf(stdout, "%s: %v\n", *configPath, err)
-		return exitFail
+		// Not a problem in the policy: the file could not be read.
+		fmt.Fprintf(stderr, "extauthz validate: %v\n", err)
+		return exitRuntime
 	}
 	// Warnings do not fail validation: the policy is valid as written.
 	for _, w := range snap.Warnings() {

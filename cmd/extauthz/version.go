@@ -8,18 +8,20 @@ import (
 	"runtime/debug"
 )
 
+// runVersion prints the release version, the commit and the Go version.
+// `make build` stamps version (the git tag, or "dev" without one) and
+// commit; a plain `go build` or `go install` leaves them unset, and the
+// toolchain's build information fills in what it recorded: the module
+// version for go install, the VCS revision for a build in a checkout.
 func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) int {
 	v, c := version, commit
-	if v == "dev" {
-		// go install / go run: use what the toolchain recorded.
-		if bi, ok := debug.ReadBuildInfo(); ok {
-			if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-				v = bi.Main.Version
-			}
-			for _, s := range bi.Settings {
-				if s.Key == "vcs.revision" && c == "unknown" {
-					c = s.Value
-				}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && c == "unknown" {
+				c = s.Value
 			}
 		}
 	}

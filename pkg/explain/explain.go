@@ -16,6 +16,7 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -156,8 +157,14 @@ func metadata(md map[string]any) *extauthzv1.CheckMetadata {
 
 // JSON renders a Decision with the proto field names, indented and stable
 // (protojson varies its whitespace on purpose; this normalises it).
+//
+// The metadata is printed as Envoy receives it (what `check` prints): only
+// the keys the response carries, not every field of its schema at zero.
 func JSON(msg *extauthzv1.Decision) ([]byte, error) {
-	raw, err := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(msg)
+	md := metadataJSON(msg.GetMetadata())
+	bare := proto.Clone(msg).(*extauthzv1.Decision)
+	bare.Metadata = nil
+	raw, err := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(bare)
 	if err != nil {
 		return nil, err
 	}
@@ -165,11 +172,44 @@ func JSON(msg *extauthzv1.Decision) ([]byte, error) {
 	if err := json.Compact(&compact, raw); err != nil {
 		return nil, err
 	}
+	if md != nil {
+		b, err := json.Marshal(md)
+		if err != nil {
+			return nil, err
+		}
+		compact = *bytes.NewBuffer(bytes.Replace(compact.Bytes(), []byte(`"metadata":null`), append([]byte(`"metadata":`), b...), 1))
+	}
 	if err := json.Indent(&out, compact.Bytes(), "", "  "); err != nil {
 		return nil, err
 	}
 	out.WriteByte('\n')
 	return out.Bytes(), nil
+}
+
+// metadataJSON is the dynamic metadata a response carries, keyed as Envoy
+// sees it: route always; the token's fields and its scopes when a token
+// verified; reason on a denial or a dry run; dry_run when true.
+func metadataJSON(m *extauthzv1.CheckMetadata) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := map[string]any{"route": m.GetRoute()}
+	if m.GetTokenUse() != "" {
+		out["sub"], out["username"], out["token_use"] = m.GetSub(), m.GetUsername(), m.GetTokenUse()
+		out["client_id"], out["pool"] = m.GetClientId(), m.GetPool()
+		scopes := m.GetScopes()
+		if scopes == nil {
+			scopes = []string{}
+		}
+		out["scopes"] = scopes
+	}
+	if m.GetReason() != "" {
+		out["reason"] = m.GetReason()
+	}
+	if m.GetDryRun() {
+		out["dry_run"] = true
+	}
+	return out
 }
 
 // plainJSON turns json.Number values into float64 (exact up to 2^53, which

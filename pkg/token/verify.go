@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
@@ -106,7 +107,7 @@ func (v *Verifier) Verify(ctx context.Context, cfg *Config, raw string) (*Claims
 	}
 	pool := poolFor(cfg, iss)
 	if pool == nil {
-		return nil, reason.New(reason.IssuerUnknown, fmt.Sprintf("claim iss %q names no configured pool", clip(iss)))
+		return nil, reason.New(reason.IssuerUnknown, fmt.Sprintf("claim iss %q names no configured pool; accepted: %s", clip(iss), acceptedIssuers(cfg)))
 	}
 
 	// Step 3: the key, from the issuing pool's key source only.
@@ -323,4 +324,33 @@ func clip(s string) string {
 		return s
 	}
 	return s[:maxInDetail] + "..."
+}
+
+// maxIssuersInDetail bounds the issuer list of an issuer_unknown detail.
+const maxIssuersInDetail = 6
+
+// acceptedIssuers lists the iss values cfg accepts, for the issuer_unknown
+// detail: with it, a near miss (http://127.0.0.1 vs http://localhost, a
+// trailing slash, the other Cognito issuer form) is plain to see. They are
+// configuration, not token material.
+func acceptedIssuers(cfg *Config) string {
+	var b strings.Builder
+	n := 0
+	for i := range cfg.Pools {
+		for _, is := range cfg.Pools[i].Issuers {
+			if n == maxIssuersInDetail {
+				b.WriteString(", ...")
+				return b.String()
+			}
+			if n > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(strconv.Quote(is))
+			n++
+		}
+	}
+	if n == 0 {
+		return "none"
+	}
+	return b.String()
 }
