@@ -46,7 +46,11 @@ func TestHeaderFloodCostIsConstant(t *testing.T) {
 		return testing.AllocsPerRun(20, func() { _, _ = f.srv.Check(ctx, req) })
 	}
 	a, b := allocs(small), allocs(big)
-	if a != b {
+	// Ten times the headers must not cost more: a cost that grew with the
+	// flood would be thousands of allocations. A couple either way come
+	// from the decision log's sampler, which starts dropping lines after
+	// the first hundred in a second.
+	if b > a+2 {
 		t.Fatalf("refusing 10,000 headers took %v allocations, 100,000 took %v: the cost grows with the flood", a, b)
 	}
 	if b > 40 {
