@@ -4,13 +4,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 )
 
 // Set by the linker: -X main.version=... -X main.commit=...
@@ -33,17 +30,6 @@ const (
 	exitUsage   = 2 // bad flags or arguments
 	exitRuntime = 3 // the command could not do its job
 )
-
-// loadExitCode is the exit code for a policy that did not load: problems
-// in its content are exitFail, like validate reports them; a file that
-// cannot be read at all is exitRuntime.
-func loadExitCode(err error) int {
-	var probs policy.Problems
-	if errors.As(err, &probs) {
-		return exitFail
-	}
-	return exitRuntime
-}
 
 func usage(w interface{ Write([]byte) (int, error) }) {
 	fmt.Fprint(w, `extauthz: an Envoy ext_authz service with API Gateway COGNITO_USER_POOLS semantics
