@@ -16,6 +16,23 @@ import (
 type requestHeaders struct {
 	m   map[string]string
 	raw []*corev3.HeaderValue
+	// lower is set when every key of m is a lower-case ASCII token, as
+	// Envoy sends them: then no two keys can spell one name, and a lookup
+	// is one map access instead of a walk of every key.
+	lower bool
+}
+
+// allLowerTokens reports whether every key of m is made of visible ASCII
+// without upper-case letters.
+func allLowerTokens(m map[string]string) bool {
+	for k := range m {
+		for i := 0; i < len(k); i++ {
+			if c := k[i]; c <= ' ' || c >= 0x7f || c >= 'A' && c <= 'Z' {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 var _ authz.Headers = (*requestHeaders)(nil)
@@ -40,6 +57,13 @@ func (h *requestHeaders) Get(name string) (string, int) {
 			}
 		}
 		return first, n
+	}
+	if h.lower {
+		v, ok := h.m[name]
+		if !ok {
+			return "", 0
+		}
+		return v, 1
 	}
 	// Envoy sends lower-case keys; a client of this API that does not is
 	// still read correctly, and two spellings of one name are two values,
@@ -70,6 +94,12 @@ func (h *requestHeaders) All(name string) []string {
 		}
 		return out
 	}
+	if h.lower {
+		if v, ok := h.m[name]; ok {
+			return []string{v}
+		}
+		return nil
+	}
 	for k, v := range h.m {
 		if strings.EqualFold(k, name) {
 			out = append(out, v)
@@ -86,6 +116,7 @@ func toRequest(req *authv3.CheckRequest, hs *requestHeaders, out *authz.Request)
 	httpReq := attrs.GetRequest().GetHttp()
 	hs.m = httpReq.GetHeaders()
 	hs.raw = httpReq.GetHeaderMap().GetHeaders()
+	hs.lower = len(hs.raw) == 0 && allLowerTokens(hs.m)
 	out.Method = httpReq.GetMethod()
 	out.Host = httpReq.GetHost()
 	out.Path = httpReq.GetPath()
