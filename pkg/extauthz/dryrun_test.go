@@ -111,7 +111,7 @@ func TestDryRun(t *testing.T) {
 		}
 	}
 	var dry int
-	for _, l := range f.logs.lines(t) {
+	for _, l := range f.logs.Lines(t) {
 		if l["logger"] == "decision" && l["decision"] == "dry_run" {
 			dry++
 			if l["msg"] != "check dry run" || l["route"] != "reports" {

@@ -1,7 +1,6 @@
 package extauthz_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -18,8 +17,6 @@ import (
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -83,7 +80,7 @@ func newFixture(t testing.TB, o fixtureOptions) *fixture {
 	f.snap = f.env.Policy(t, doc)
 	jo := o.jwks
 	if jo.Logger == nil {
-		jo.Logger = f.logs.logger().Named("jwks")
+		jo.Logger = f.logs.Logger().Named("jwks")
 	}
 	if o.noWait {
 		f.keys = jwks.New(jo)
@@ -107,8 +104,8 @@ func newFixture(t testing.TB, o fixtureOptions) *fixture {
 	opts := extauthz.Options{
 		Snapshot:       snapFn,
 		Authorizer:     f.az,
-		Logger:         f.logs.logger().Named("check"),
-		DecisionLogger: f.logs.logger().Named("decision"),
+		Logger:         f.logs.Logger().Named("check"),
+		DecisionLogger: f.logs.Logger().Named("decision"),
 		OmitAllows:     o.omitAllows,
 		Metrics:        extauthz.NewMetrics(f.reg),
 		Tracer:         o.tracer,
@@ -347,50 +344,10 @@ func wantAllowed(t testing.TB, resp *authv3.CheckResponse) *authv3.OkHttpRespons
 	return ok
 }
 
-// logBuffer collects every log line of the stack as JSON, at debug level,
-// with every field serialised.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
+// logBuffer is the shared test log buffer.
+type logBuffer = testenv.LogBuffer
 
-func newLogBuffer() *logBuffer { return &logBuffer{} }
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) Sync() error { return nil }
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logBuffer) logger() *zap.Logger {
-	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
-	return zap.New(zapcore.NewCore(enc, l, zapcore.DebugLevel))
-}
-
-// lines returns the log lines decoded.
-func (l *logBuffer) lines(t testing.TB) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(l.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line is not JSON: %v: %s", err, line)
-		}
-		out = append(out, m)
-	}
-	return out
-}
+func newLogBuffer() *logBuffer { return testenv.NewLogBuffer() }
 
 // readTestdata reads a file of testdata/.
 func readTestdata(t testing.TB, name string) string {

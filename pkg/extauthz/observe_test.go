@@ -116,7 +116,7 @@ func TestDecisionLog(t *testing.T) {
 	f.check(t, call{path: "/nowhere"}.request())
 
 	var got []map[string]any
-	for _, l := range f.logs.lines(t) {
+	for _, l := range f.logs.Lines(t) {
 		if l["logger"] == "decision" {
 			got = append(got, l)
 		}
@@ -170,7 +170,7 @@ func TestDecisionLogOmitAllows(t *testing.T) {
 	f.check(t, call{path: "/pets", headers: bearer(id)}.request())
 	f.check(t, call{path: "/pets"}.request())
 	var msgs []string
-	for _, l := range f.logs.lines(t) {
+	for _, l := range f.logs.Lines(t) {
 		if l["logger"] == "decision" {
 			msgs = append(msgs, l["msg"].(string))
 		}
@@ -192,7 +192,7 @@ func TestDecisionLogSampling(t *testing.T) {
 		}
 	}
 	written := 0
-	for _, l := range f.logs.lines(t) {
+	for _, l := range f.logs.Lines(t) {
 		if l["logger"] == "decision" {
 			written++
 		}
@@ -288,7 +288,7 @@ func TestTracingCheckSpan(t *testing.T) {
 		}
 	}
 	var line map[string]any
-	for _, l := range f.logs.lines(t) {
+	for _, l := range f.logs.Lines(t) {
 		if l["logger"] == "decision" {
 			line = l
 		}

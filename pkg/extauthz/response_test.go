@@ -110,7 +110,7 @@ func TestCheckResponseTable(t *testing.T) {
 	})
 	t.Run("context route unknown is a logged configuration error", func(t *testing.T) {
 		found := false
-		for _, l := range f.logs.lines(t) {
+		for _, l := range f.logs.Lines(t) {
 			if l["level"] == "error" && strings.Contains(l["msg"].(string), "configuration error") &&
 				l["context_route"] == "no-such-route" && l["reason"] == string(reason.RouteNotFound) {
 				found = true

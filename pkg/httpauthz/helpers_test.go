@@ -2,8 +2,6 @@ package httpauthz_test
 
 import (
 	"bufio"
-	"bytes"
-	"encoding/json"
 	"go.opentelemetry.io/otel/trace"
 	"io"
 	"net"
@@ -12,13 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/authz"
@@ -73,7 +68,7 @@ func newFixture(t testing.TB, o fixtureOptions) *fixture {
 	if o.snapshot != nil {
 		snapFn = o.snapshot
 	}
-	log := f.logs.logger()
+	log := f.logs.Logger()
 	edge := extauthz.NewServer(extauthz.Options{
 		Snapshot: snapFn, Authorizer: az, Logger: log.Named("check"), Metrics: extauthz.NewMetrics(f.reg),
 		Tracer: o.tracer,
@@ -170,46 +165,8 @@ func (a answer) values(name string) []string { return a.header[http.CanonicalHea
 
 func (a answer) has(name string) bool { return len(a.values(name)) > 0 }
 
-// logBuffer collects every log line as JSON at debug level.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) Sync() error { return nil }
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logBuffer) logger() *zap.Logger {
-	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
-	return zap.New(zapcore.NewCore(enc, l, zapcore.DebugLevel))
-}
-
-func (l *logBuffer) lines(t testing.TB) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(l.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line is not JSON: %v: %s", err, line)
-		}
-		out = append(out, m)
-	}
-	return out
-}
+// logBuffer is the shared test log buffer.
+type logBuffer = testenv.LogBuffer
 
 func readTestdata(t testing.TB, name string) string {
 	t.Helper()

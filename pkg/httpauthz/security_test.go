@@ -262,7 +262,7 @@ func TestMetricsAndLogs(t *testing.T) {
 		t.Errorf("non-zero extauthz_checks_total series = %v, want %v", got, want)
 	}
 	var sawAllow, sawInvalid bool
-	for _, l := range f.logs.lines(t) {
+	for _, l := range f.logs.Lines(t) {
 		if l["reason"] == "allowed" && l["path"] == "/pets" && l["request_id"] == "req-1" {
 			sawAllow = true
 		}
