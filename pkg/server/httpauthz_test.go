@@ -11,10 +11,8 @@ import (
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
-	"github.com/cognito-extauthz/cognito-extauthz/internal/testpki"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/server"
-	"github.com/cognito-extauthz/cognito-extauthz/pkg/tlsfiles"
 )
 
 // TestHTTPAuthzOffByDefault: no address, no listener.
@@ -111,15 +109,8 @@ func TestHTTPAuthzShutdownDrains(t *testing.T) {
 // the client CA, and picks up a rotated certificate without a restart.
 func TestHTTPAuthzMutualTLS(t *testing.T) {
 	env := testenv.New(t)
-	ca, clients := testpki.NewCA(t, "server-ca"), testpki.NewCA(t, "client-ca")
-	first, second := ca.Server(t), ca.Server(t)
-	d := testpki.NewDir(t)
-	d.Project(t, first.CertPEM, first.KeyPEM, clients.PEM)
-	src, err := tlsfiles.New(tlsfiles.Files{Cert: d.Cert(), Key: d.Key(), ClientCA: d.CA()},
-		tlsfiles.Options{Listener: "http-authz", NextProtos: []string{"http/1.1"}, Poll: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newMTLS(t, "http-authz", "http/1.1")
+	ca, clients, first, second, d, src := p.ca, p.clients, p.first, p.second, p.dir, p.src
 	r := start(t, server.Config{Snapshot: env.Policy(t, testenv.Policy), HTTPAuthzAddr: "127.0.0.1:0", HTTPAuthzTLS: src})
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Cert)

@@ -1,16 +1,15 @@
 package server_test
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc/codes"
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
@@ -66,29 +65,12 @@ func TestHalfWrittenPolicyNeverApplied(t *testing.T) {
 	}
 
 	var checks, allowed atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				resp, err := r.check(ctx, "/admin", user)
-				cancel()
-				checks.Add(1)
-				if err == nil && codes.Code(resp.GetStatus().GetCode()) == codes.OK {
-					allowed.Add(1)
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
-		}()
-	}
+	stopChecks := r.checkLoop(2, "/admin", user, 5*time.Millisecond, func(resp *authv3.CheckResponse, err error) {
+		checks.Add(1)
+		if err == nil && codes.Code(resp.GetStatus().GetCode()) == codes.OK {
+			allowed.Add(1)
+		}
+	})
 
 	// The slow in-place rewrite: truncate, write a valid prefix, pause,
 	// complete.
@@ -117,8 +99,7 @@ func TestHalfWrittenPolicyNeverApplied(t *testing.T) {
 		return r.code(t, "/reports", user) == codes.OK
 	})
 	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	stopChecks()
 
 	if n := allowed.Load(); n != 0 {
 		t.Fatalf("a non-admin was allowed on /admin %d times of %d checks during the rewrite", n, checks.Load())

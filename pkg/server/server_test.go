@@ -305,29 +305,13 @@ func TestHotReloadUnderLoad(t *testing.T) {
 	id := env.ID(t, issuer.TokenOptions{})
 	var checks, failures atomic.Int64
 	var firstFailure atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for g := 0; g < 4; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				resp, err := r.check(ctx, "/pets", id)
-				cancel()
-				checks.Add(1)
-				if err != nil || codes.Code(resp.GetStatus().GetCode()) != codes.OK {
-					failures.Add(1)
-					firstFailure.CompareAndSwap(nil, fmt.Sprintf("err=%v status=%v", err, resp.GetStatus()))
-				}
-			}
-		}()
-	}
+	stopChecks := r.checkLoop(4, "/pets", id, 0, func(resp *authv3.CheckResponse, err error) {
+		checks.Add(1)
+		if err != nil || codes.Code(resp.GetStatus().GetCode()) != codes.OK {
+			failures.Add(1)
+			firstFailure.CompareAndSwap(nil, fmt.Sprintf("err=%v status=%v", err, resp.GetStatus()))
+		}
+	})
 
 	// A new route appears.
 	if c := r.code(t, "/reports", id); c != codes.PermissionDenied {
@@ -366,8 +350,7 @@ func TestHotReloadUnderLoad(t *testing.T) {
 	})
 
 	time.Sleep(200 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	stopChecks()
 	if n := failures.Load(); n != 0 {
 		t.Fatalf("%d of %d checks failed during reloads; first: %v", n, checks.Load(), firstFailure.Load())
 	}
@@ -504,4 +487,32 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// checkLoop runs n goroutines that each check path with token over and
+// over (pausing between checks), passing every answer to seen, until the
+// returned stop is called; stop waits for them.
+func (r *running) checkLoop(n int, path, token string, pause time.Duration, seen func(*authv3.CheckResponse, error)) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				resp, err := r.check(ctx, path, token)
+				cancel()
+				seen(resp, err)
+				time.Sleep(pause)
+			}
+		})
+	}
+	return func() {
+		close(done)
+		wg.Wait()
+	}
 }

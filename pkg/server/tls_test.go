@@ -29,15 +29,8 @@ import (
 // restart, and the TLS metrics are on /metrics.
 func TestGRPCMutualTLS(t *testing.T) {
 	env := testenv.New(t)
-	ca, clients := testpki.NewCA(t, "server-ca"), testpki.NewCA(t, "client-ca")
-	first, second := ca.Server(t), ca.Server(t)
-	d := testpki.NewDir(t)
-	d.Project(t, first.CertPEM, first.KeyPEM, clients.PEM)
-	src, err := tlsfiles.New(tlsfiles.Files{Cert: d.Cert(), Key: d.Key(), ClientCA: d.CA()},
-		tlsfiles.Options{Listener: "grpc", NextProtos: []string{"h2"}, Poll: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := newMTLS(t, "grpc", "h2")
+	ca, clients, first, second, d, src := p.ca, p.clients, p.first, p.second, p.dir, p.src
 	r := start(t, server.Config{Snapshot: env.Policy(t, testenv.Policy), GRPCTLS: src})
 	eventually(t, 10*time.Second, "ready", r.srv.Ready)
 	id := env.ID(t, issuer.TokenOptions{})
@@ -100,4 +93,28 @@ func TestGRPCMutualTLS(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+}
+
+// mtlsSetup is a listener's mTLS on real certificates: a server CA with
+// two server certificates (first in the kubelet-style Secret directory,
+// second for a rotation), a client CA, and the reloader over the files.
+type mtlsSetup struct {
+	ca, clients   *testpki.CA
+	first, second *testpki.Leaf
+	dir           *testpki.Dir
+	src           *tlsfiles.Reloader
+}
+
+func newMTLS(t *testing.T, listener string, protos ...string) mtlsSetup {
+	t.Helper()
+	p := mtlsSetup{ca: testpki.NewCA(t, "server-ca"), clients: testpki.NewCA(t, "client-ca"), dir: testpki.NewDir(t)}
+	p.first, p.second = p.ca.Server(t), p.ca.Server(t)
+	p.dir.Project(t, p.first.CertPEM, p.first.KeyPEM, p.clients.PEM)
+	src, err := tlsfiles.New(tlsfiles.Files{Cert: p.dir.Cert(), Key: p.dir.Key(), ClientCA: p.dir.CA()},
+		tlsfiles.Options{Listener: listener, NextProtos: protos, Poll: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.src = src
+	return p
 }
