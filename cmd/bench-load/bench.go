@@ -27,6 +27,7 @@ type config struct {
 	duration, warmup     time.Duration
 	workers, connections int
 	cacheDir, memLimit   string
+	profileDir           string
 }
 
 func serveNoopOn(lis net.Listener) error { return loadgen.ServeNoop(lis) }
@@ -129,13 +130,19 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 		if _, err := loadgen.Drive(ctx, s.addr, warm); err != nil {
 			return err
 		}
-		if res[0][i], err = measure(ctx, s, cached); err != nil {
+		stopProfile := c.profile(s, admin, "cached")
+		res[0][i], err = measure(ctx, s, cached)
+		stopProfile()
+		if err != nil {
 			return err
 		}
 	}
 	for i, s := range []*server{noop, svc} {
 		fmt.Fprintf(os.Stderr, "unique-token run against %s (%d requests)...\n", s.name, unique.Requests)
-		if res[1][i], err = measure(ctx, s, unique); err != nil {
+		stopProfile := c.profile(s, admin, "unique")
+		res[1][i], err = measure(ctx, s, unique)
+		stopProfile()
+		if err != nil {
 			return err
 		}
 	}
@@ -201,8 +208,12 @@ func startService(ctx context.Context, c config, dir string) (*server, string, e
 	if err != nil {
 		return nil, "", err
 	}
-	cmd := exec.CommandContext(ctx, c.extauthz, "serve", "--config", filepath.Join(dir, "policy.yaml"),
-		"--grpc-addr", grpcAddr, "--admin-addr", admin, "--log-level", "warn")
+	args := []string{"serve", "--config", filepath.Join(dir, "policy.yaml"),
+		"--grpc-addr", grpcAddr, "--admin-addr", admin, "--log-level", "warn"}
+	if c.profileDir != "" {
+		args = append(args, "--enable-pprof")
+	}
+	cmd := exec.CommandContext(ctx, c.extauthz, args...)
 	cmd.Env = append(os.Environ(), "GOMEMLIMIT="+c.memLimit)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -222,6 +233,39 @@ func startService(ctx context.Context, c config, dir string) (*server, string, e
 			return nil, "", errors.New("extauthz not ready after 30s")
 		}
 	}
+}
+
+// profile records a CPU profile of the service while a run goes on, into
+// profileDir/NAME.pprof, when --profile asked for it; the returned func
+// waits for it. The profile covers the first seconds of the run (the
+// profiler needs its length up front), so it samples the run, not all of it.
+func (c config) profile(s *server, admin, name string) (wait func()) {
+	if c.profileDir == "" || s.name != "extauthz" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		secs := max(int(c.duration/time.Second)-1, 1)
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, secs))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "profile:", err)
+			return
+		}
+		defer resp.Body.Close()
+		path := filepath.Join(c.profileDir, name+".pprof")
+		f, err := os.Create(path)
+		if err == nil {
+			_, err = io.Copy(f, resp.Body)
+			err = errors.Join(err, f.Close())
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "profile:", err)
+			return
+		}
+		fmt.Fprintf(os.Stderr, "CPU profile of the %s run: %s\n", name, path)
+	}()
+	return func() { <-done }
 }
 
 func freeAddr() (string, error) {

@@ -45,6 +45,7 @@ func runMain(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&c.connections, "connections", 5, "HTTP/2 connections the workers share")
 	fs.StringVar(&c.cacheDir, "token-dir", "bin/bench-load-tokens", "where minted tokens are kept between runs")
 	fs.StringVar(&c.memLimit, "gomemlimit", "300MiB", "GOMEMLIMIT of the service, as k8s/base sets it")
+	fs.StringVar(&c.profileDir, "profile", "", "write CPU profiles of the service's cached and unique runs into this directory (go tool pprof reads them)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

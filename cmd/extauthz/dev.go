@@ -79,10 +79,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer stopTracing()
 	cfg.AdminListener = adminLis
-	cfg.AdminHandlers = map[string]http.Handler{
-		"GET /" + devPoolID + "/.well-known/jwks.json": iss,
-		"GET /dev/token": mintHandler(iss, *ttl),
+	if cfg.AdminHandlers == nil {
+		cfg.AdminHandlers = map[string]http.Handler{}
 	}
+	cfg.AdminHandlers["GET /"+devPoolID+"/.well-known/jwks.json"] = iss
+	cfg.AdminHandlers["GET /dev/token"] = mintHandler(iss, *ttl)
 	srv, err := server.New(cfg)
 	if err != nil {
 		adminLis.Close()

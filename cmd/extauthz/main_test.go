@@ -320,6 +320,17 @@ func TestExplain(t *testing.T) {
 	}
 }
 
+// httpStatus GETs url and returns the status code.
+func httpStatus(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // freePort returns a loopback address that was free a moment ago.
 func freePort(t *testing.T) string {
 	t.Helper()
@@ -415,8 +426,12 @@ func TestServeProcess(t *testing.T) {
 		"EXTAUTHZ_HTTP_AUTHZ_ADDR=" + httpAddr,
 		"EXTAUTHZ_LOG_LEVEL=debug",
 		"EXTAUTHZ_SHUTDOWN_GRACE=5s",
+		"EXTAUTHZ_ENABLE_PPROF=true",
 	}, "serve")
 	waitReady(t, p, adminAddr)
+	if st := httpStatus(t, "http://"+adminAddr+"/debug/pprof/cmdline"); st != http.StatusOK {
+		t.Fatalf("--enable-pprof: /debug/pprof/cmdline answered %d, want 200", st)
+	}
 
 	id := env.ID(t, issuer.TokenOptions{})
 	code, out, errs := runCLI(t, "check", "--addr", grpcAddr, "--path", "/pets", "--token", id)
@@ -491,6 +506,10 @@ func TestDevProcess(t *testing.T) {
 	p := startProcess(t, nil, "dev", "--grpc-addr", grpcAddr, "--admin-addr", adminAddr,
 		"--http-authz-addr", httpAddr, "--log-level", "warn")
 	waitReady(t, p, adminAddr)
+	// The profiler is off unless asked for; the dev issuer's routes are on.
+	if st := httpStatus(t, "http://"+adminAddr+"/debug/pprof/cmdline"); st != http.StatusNotFound {
+		t.Fatalf("without --enable-pprof: /debug/pprof/cmdline answered %d, want 404", st)
+	}
 
 	vars := map[string]string{}
 	sc := bufio.NewScanner(strings.NewReader(p.stdout.String()))

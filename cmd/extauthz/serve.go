@@ -42,6 +42,7 @@ type serverFlags struct {
 	httpAuthzAddr       string
 	logAllows           bool
 	enableAdminRPC      bool
+	enablePprof         bool
 }
 
 // registerHTTPAuthz adds --http-authz-addr with the command's default ("" is
@@ -72,6 +73,7 @@ func (f *serverFlags) register(fs *flag.FlagSet, grpcAddr, adminAddr, logFormat 
 	fs.IntVar(&f.maxHeaderBytes, "max-request-header-bytes", extauthz.DefaultMaxHeaderBytes, "a checked request whose headers, path and host exceed this many bytes is denied (431, request_too_large)")
 	fs.BoolVar(&f.reflection, "grpc-reflection", reflection, "register gRPC server reflection (for grpcurl)")
 	fs.BoolVar(&f.enableAdminRPC, "enable-admin-rpc", false, "serve extauthz.v1.Admin/Explain on the gRPC listener (answers whether a token is valid: keep the port private)")
+	fs.BoolVar(&f.enablePprof, "enable-pprof", false, "serve Go's profiler under /debug/pprof/ on the admin listener (exposes internals: keep the port private)")
 	fs.BoolVar(&f.logAllows, "log-allows", true, "write a decision log line for allowed checks too (denials are always logged)")
 }
 
@@ -129,6 +131,7 @@ func (f *serverFlags) config(log, decisions *zap.Logger) server.Config {
 		DecisionLogger:     decisions,
 		OmitAllows:         !f.logAllows,
 		EnableAdminRPC:     f.enableAdminRPC,
+		AdminHandlers:      f.adminHandlers(),
 		Version:            version,
 		Commit:             commit,
 	}
