@@ -28,6 +28,7 @@ type config struct {
 	workers, connections int
 	cacheDir, memLimit   string
 	profileDir           string
+	rounds               int
 }
 
 func serveNoopOn(lis net.Listener) error { return loadgen.ServeNoop(lis) }
@@ -117,33 +118,52 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 
 	allowed := func(r *authv3.CheckResponse) bool { return r.GetStatus().GetCode() == 0 }
 	cachedReq := loadgen.Request(toks.IDs[0])
-	cached := loadgen.Load{Workers: c.workers, Connections: c.connections, Duration: c.duration,
+	cached := loadgen.Load{Workers: c.workers, Connections: c.connections, Duration: c.warmup,
 		Next: func(int) *authv3.CheckRequest { return cachedReq }, OK: allowed}
-	unique := loadgen.Load{Workers: c.workers, Connections: c.connections, Duration: 10 * time.Minute,
-		Requests: c.tokens - 1, Next: func(i int) *authv3.CheckRequest { return loadgen.Request(toks.IDs[i+1]) }, OK: allowed}
-
-	var res [2][2]run // [cached, unique][noop, service]
-	for i, s := range []*server{noop, svc} {
-		fmt.Fprintf(os.Stderr, "cached-token run against %s...\n", s.name)
-		warm := cached
-		warm.Duration = c.warmup
-		if _, err := loadgen.Drive(ctx, s.addr, warm); err != nil {
-			return err
-		}
-		stopProfile := c.profile(s, admin, "cached")
-		res[0][i], err = measure(ctx, s, cached)
-		stopProfile()
-		if err != nil {
+	servers := []*server{noop, svc}
+	for _, s := range servers {
+		fmt.Fprintf(os.Stderr, "cached-token warm-up against %s...\n", s.name)
+		if _, err := loadgen.Drive(ctx, s.addr, cached); err != nil {
 			return err
 		}
 	}
-	for i, s := range []*server{noop, svc} {
-		fmt.Fprintf(os.Stderr, "unique-token run against %s (%d requests)...\n", s.name, unique.Requests)
-		stopProfile := c.profile(s, admin, "unique")
-		res[1][i], err = measure(ctx, s, unique)
-		stopProfile()
-		if err != nil {
-			return err
+	// The servers take turns, round by round, so that a change in the
+	// machine's load during the benchmark falls on both alike.
+	cached.Duration = c.duration / time.Duration(c.rounds)
+	var rounds [2][2][]run // [cached, unique][noop, service][round]
+	for r := range c.rounds {
+		for i, s := range servers {
+			fmt.Fprintf(os.Stderr, "cached-token run against %s (round %d of %d)...\n", s.name, r+1, c.rounds)
+			stopProfile := c.profile(s, admin, fmt.Sprintf("cached-%d", r+1), cached.Duration)
+			res, err := measure(ctx, s, cached)
+			stopProfile()
+			if err != nil {
+				return err
+			}
+			rounds[0][i] = append(rounds[0][i], res)
+		}
+	}
+	// Each round sends its own slice of the unique tokens to both servers.
+	per := (c.tokens - 1) / c.rounds
+	for r := range c.rounds {
+		first := 1 + r*per
+		unique := loadgen.Load{Workers: c.workers, Connections: c.connections, Duration: 10 * time.Minute,
+			Requests: per, Next: func(i int) *authv3.CheckRequest { return loadgen.Request(toks.IDs[first+i]) }, OK: allowed}
+		for i, s := range servers {
+			fmt.Fprintf(os.Stderr, "unique-token run against %s (round %d of %d, %d requests)...\n", s.name, r+1, c.rounds, per)
+			stopProfile := c.profile(s, admin, fmt.Sprintf("unique-%d", r+1), 3*time.Second)
+			res, err := measure(ctx, s, unique)
+			stopProfile()
+			if err != nil {
+				return err
+			}
+			rounds[1][i] = append(rounds[1][i], res)
+		}
+	}
+	var res [2][2]run
+	for i := range rounds {
+		for j := range rounds[i] {
+			res[i][j] = mergeRuns(rounds[i][j])
 		}
 	}
 	time.Sleep(time.Second)
@@ -156,6 +176,17 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 		cacheBytes: g["extauthz_token_cache_bytes"], heap: g["go_memstats_heap_alloc_bytes"],
 		load0: load0, load1: loadavg()})
 	return nil
+}
+
+func mergeRuns(rs []run) run {
+	var m run
+	results := make([]loadgen.Result, len(rs))
+	for i, r := range rs {
+		results[i] = r.Result
+		m.cpu += r.cpu
+	}
+	m.Result = loadgen.Merge(results...)
+	return m
 }
 
 func measure(ctx context.Context, s *server, l loadgen.Load) (run, error) {
@@ -237,16 +268,17 @@ func startService(ctx context.Context, c config, dir string) (*server, string, e
 
 // profile records a CPU profile of the service while a run goes on, into
 // profileDir/NAME.pprof, when --profile asked for it; the returned func
-// waits for it. The profile covers the first seconds of the run (the
-// profiler needs its length up front), so it samples the run, not all of it.
-func (c config) profile(s *server, admin, name string) (wait func()) {
+// waits for it. The profile covers about the first length of the run (the
+// profiler needs its length up front), so it samples the run, not all of
+// it; `go tool pprof` merges the rounds' profiles given together.
+func (c config) profile(s *server, admin, name string, length time.Duration) (wait func()) {
 	if c.profileDir == "" || s.name != "extauthz" {
 		return func() {}
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		secs := max(int(c.duration/time.Second)-1, 1)
+		secs := max(int(length/time.Second)-1, 1)
 		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, secs))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "profile:", err)

@@ -45,6 +45,7 @@ func runMain(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&c.connections, "connections", 5, "HTTP/2 connections the workers share")
 	fs.StringVar(&c.cacheDir, "token-dir", "bin/bench-load-tokens", "where minted tokens are kept between runs")
 	fs.StringVar(&c.memLimit, "gomemlimit", "300MiB", "GOMEMLIMIT of the service, as k8s/base sets it")
+	fs.IntVar(&c.rounds, "rounds", 5, "the servers take turns this many times; each round runs 1/rounds of the cached duration and of the unique tokens")
 	fs.StringVar(&c.profileDir, "profile", "", "write CPU profiles of the service's cached and unique runs into this directory (go tool pprof reads them)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -52,8 +53,8 @@ func runMain(ctx context.Context, args []string, stdout io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if c.tokens < 2 || c.workers < 1 || c.connections < 1 {
-		return errors.New("--tokens must be at least 2, --workers and --connections at least 1")
+	if c.rounds < 1 || c.tokens < c.rounds+1 || c.workers < 1 || c.connections < 1 {
+		return errors.New("--rounds, --workers and --connections must be at least 1, --tokens more than --rounds")
 	}
 	return bench(ctx, c, stdout)
 }

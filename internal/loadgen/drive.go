@@ -81,6 +81,32 @@ type Result struct {
 	FirstFailure string
 	Elapsed      time.Duration
 	P50, P99     time.Duration
+	latencies    []time.Duration // sorted
+}
+
+// Merge combines runs of the same load against the same server (rounds of
+// a benchmark interleaved with another server's), as if they were one run.
+func Merge(rs ...Result) Result {
+	var m Result
+	for _, r := range rs {
+		m.Requests += r.Requests
+		m.Failed += r.Failed
+		m.Elapsed += r.Elapsed
+		if m.FirstFailure == "" {
+			m.FirstFailure = r.FirstFailure
+		}
+		m.latencies = append(m.latencies, r.latencies...)
+	}
+	slices.Sort(m.latencies)
+	m.P50, m.P99 = percentiles(m.latencies)
+	return m
+}
+
+func percentiles(sorted []time.Duration) (p50, p99 time.Duration) {
+	if len(sorted) == 0 {
+		return 0, 0
+	}
+	return sorted[len(sorted)*50/100], sorted[min(len(sorted)*99/100, len(sorted)-1)]
 }
 
 // RPS is the completed requests per second of wall time.
@@ -145,9 +171,7 @@ func Drive(ctx context.Context, addr string, l Load) (Result, error) {
 	if p := first.Load(); p != nil {
 		r.FirstFailure = *p
 	}
-	if len(all) > 0 {
-		r.P50 = all[len(all)*50/100]
-		r.P99 = all[min(len(all)*99/100, len(all)-1)]
-	}
+	r.latencies = all
+	r.P50, r.P99 = percentiles(all)
 	return r, nil
 }

@@ -3,9 +3,13 @@ package server
 import (
 	"fmt"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/extauthz"
 )
 
 // vtMarshaler is the marshalling code that go-control-plane generates with
@@ -20,8 +24,10 @@ type vtMarshaler interface {
 }
 
 // codec is the gRPC server's codec: vtprotobuf marshalling where the
-// message has it, the standard proto codec for everything else and for
-// every unmarshal (go-control-plane ships no vtprotobuf unmarshal code).
+// message has it, extauthz.DecodeCheckRequest for the CheckRequests it
+// receives (go-control-plane ships no vtprotobuf unmarshal code, and that
+// decoder keeps only what a check reads), and the standard proto codec for
+// everything else.
 type codec struct{ std encoding.CodecV2 }
 
 func newCodec() codec { return codec{std: encoding.GetCodecV2("proto")} }
@@ -48,7 +54,17 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
 }
 
-func (c codec) Unmarshal(data mem.BufferSlice, v any) error { return c.std.Unmarshal(data, v) }
+func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
+	req, ok := v.(*authv3.CheckRequest)
+	if !ok {
+		return c.std.Unmarshal(data, v)
+	}
+	// The decoder copies what it keeps, so the buffers may be freed after.
+	if len(data) == 1 {
+		return extauthz.DecodeCheckRequest(data[0].ReadOnlyData(), req)
+	}
+	return extauthz.DecodeCheckRequest(data.Materialize(), req)
+}
 
 // Name is "proto": the codec replaces the standard one for the
 // application/grpc content type, on this server only.

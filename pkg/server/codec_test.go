@@ -84,3 +84,41 @@ func TestCodecRoundTrip(t *testing.T) {
 		t.Fatalf("Name = %q: the codec must replace the standard one", c.Name())
 	}
 }
+
+// CheckRequests go through extauthz.DecodeCheckRequest, whether the
+// message arrives in one buffer or split across several, and a malformed
+// one is refused, never half read.
+func TestCodecDecodesCheckRequests(t *testing.T) {
+	want := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		ContextExtensions: map[string]string{"route": "r"},
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Method: "GET", Host: "api.example.com", Path: "/pets",
+			Headers: map[string]string{"authorization": "Bearer a.b.c", "x": strings.Repeat("y", 100)},
+		}},
+	}}
+	b, err := proto.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCodec()
+	for name, data := range map[string]mem.BufferSlice{
+		"one buffer":    {mem.SliceBuffer(b)},
+		"three buffers": {mem.SliceBuffer(b[:7]), mem.SliceBuffer(b[7:50]), mem.SliceBuffer(b[50:])},
+	} {
+		t.Run(name, func(t *testing.T) {
+			got := &authv3.CheckRequest{}
+			if err := c.Unmarshal(data, got); err != nil {
+				t.Fatal(err)
+			}
+			if !proto.Equal(want, got) {
+				t.Fatalf("want %v\ngot  %v", want, got)
+			}
+		})
+	}
+	bad := append([]byte(nil), b...)
+	i := strings.Index(string(bad), "/pets")
+	bad[i+1] = 0xff
+	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(bad)}, &authv3.CheckRequest{}); err == nil {
+		t.Fatal("a path with invalid UTF-8 was accepted")
+	}
+}
