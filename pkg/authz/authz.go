@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"io"
 	"strings"
 	"time"
 
@@ -127,9 +128,7 @@ func New(keys token.Keys, opts Options) *Authorizer {
 	if maxBytes == 0 {
 		maxBytes = DefaultCacheMaxBytes
 	}
-	if opts.Timeout > 0 {
-		keys = timeoutKeys{keys: keys, timeout: opts.Timeout}
-	}
+	keys = timeoutKeys{keys: keys, timeout: opts.Timeout}
 	return &Authorizer{
 		verifier: token.NewVerifier(keys, now),
 		cache:    tokencache.New[*token.Claims](opts.CacheSize, maxBytes),
@@ -343,13 +342,26 @@ func (a *Authorizer) verify(ctx context.Context, az *policy.Authorizer, raw stri
 // one authorizer are never served to another with different pools, clients
 // or skew, and the token itself is not kept as a key.
 func cacheKey(az *policy.Authorizer, raw string) tokencache.Key {
+	// Hashed in one call from a buffer on the stack: no allocation, and no
+	// copy of the token on the heap, for tokens of usual size.
+	var buf [cacheKeyBuf]byte
+	if len(az.Fingerprint)+len(raw) <= len(buf) {
+		n := copy(buf[:], az.Fingerprint[:])
+		n += copy(buf[n:], raw)
+		return sha256.Sum256(buf[:n])
+	}
 	h := sha256.New()
 	h.Write(az.Fingerprint[:])
-	h.Write([]byte(raw))
+	_, _ = io.WriteString(h, raw)
 	var k tokencache.Key
 	h.Sum(k[:0])
 	return k
 }
+
+// cacheKeyBuf holds the fingerprint and a token of up to about 4 KiB: a
+// Cognito access token is about 1 KiB, an ID token 1-2 KiB, more with
+// many custom attributes.
+const cacheKeyBuf = 4096
 
 // requirements checks what the route asks of a verified token. They are
 // checked on every request, cached token or not.

@@ -100,12 +100,14 @@ type countingKeys struct {
 	held      bool
 	deadlines atomic.Int32
 	calls     atomic.Int32
+	last      atomic.Int64 // the last deadline seen, in Unix nanoseconds
 }
 
 func (k *countingKeys) Key(ctx context.Context, src jwks.Source, kid string) (*jwks.Key, error) {
 	k.calls.Add(1)
-	if _, ok := ctx.Deadline(); ok {
+	if dl, ok := ctx.Deadline(); ok {
 		k.deadlines.Add(1)
+		k.last.Store(dl.UnixNano())
 	}
 	return k.inner.Key(ctx, src, kid)
 }
@@ -137,6 +139,47 @@ func TestTimeoutOnlyWhenAFetchMayBeNeeded(t *testing.T) {
 		if !held && ck.deadlines.Load() != 1 {
 			t.Errorf("key not held: %d of %d lookups had a deadline, want 1", ck.deadlines.Load(), ck.calls.Load())
 		}
+	}
+}
+
+// A lookup that may fetch waits no later than the check's deadline
+// (authz.WithCheckDeadline: the request's arrival plus the check timeout),
+// nor than the timeout from now; with neither, it takes the caller's.
+func TestFetchBoundedByCheckDeadline(t *testing.T) {
+	env := testenv.New(t)
+	snap := env.Policy(t, testenv.Policy)
+	keys := testenv.Keys(t, snap, jwks.Options{})
+	soon := time.Now().Add(500 * time.Millisecond)
+	tests := []struct {
+		name    string
+		timeout time.Duration
+		check   time.Time // zero: none
+		want    func(dl time.Time, ok bool) bool
+	}{
+		{"check deadline before the timeout", 10 * time.Second, soon, func(dl time.Time, ok bool) bool { return ok && dl.Equal(soon) }},
+		{"check deadline without a timeout", 0, soon, func(dl time.Time, ok bool) bool { return ok && dl.Equal(soon) }},
+		{"timeout before the check deadline", 100 * time.Millisecond, time.Now().Add(time.Hour),
+			func(dl time.Time, ok bool) bool { return ok && time.Until(dl) <= 100*time.Millisecond }},
+		{"neither", 0, time.Time{}, func(_ time.Time, ok bool) bool { return !ok }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ck := &countingKeys{inner: keys}
+			az := authz.New(ck, authz.Options{Timeout: tt.timeout})
+			ctx := context.Background()
+			if !tt.check.IsZero() {
+				ctx = authz.WithCheckDeadline(ctx, tt.check)
+			}
+			d := az.Decide(ctx, snap, &authz.Request{Method: "GET", Path: "/pets",
+				Headers: bearer(env.ID(t, issuer.TokenOptions{}))})
+			if !d.Allowed || ck.calls.Load() != 1 {
+				t.Fatalf("%d lookups, decision %+v", ck.calls.Load(), d)
+			}
+			dl, ok := time.Unix(0, ck.last.Load()), ck.deadlines.Load() == 1
+			if !tt.want(dl, ok) {
+				t.Fatalf("the lookup's deadline: %v (set: %v)", dl, ok)
+			}
+		})
 	}
 }
 

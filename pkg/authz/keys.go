@@ -15,10 +15,10 @@ type cachedKeys interface {
 }
 
 // timeoutKeys caps a key lookup that has to wait for a JWKS fetch at
-// timeout, when the caller's own deadline is later or absent. A key
-// already held is returned without a context or a timer: the check of an
-// unseen token signed by a known key, the common case under load, pays for
-// neither.
+// timeout (when positive) and at the check's deadline (WithCheckDeadline),
+// when the caller's own deadline is later or absent. A key already held is
+// returned without a context or a timer: the check of an unseen token
+// signed by a known key, the common case under load, pays for neither.
 type timeoutKeys struct {
 	keys    token.Keys
 	timeout time.Duration
@@ -30,10 +30,30 @@ func (t timeoutKeys) Key(ctx context.Context, src jwks.Source, kid string) (*jwk
 			return k, nil
 		}
 	}
-	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > t.timeout {
+	limit, bounded := checkDeadline(ctx)
+	if t.timeout > 0 {
+		if own := time.Now().Add(t.timeout); !bounded || own.Before(limit) {
+			limit, bounded = own, true
+		}
+	}
+	if dl, ok := ctx.Deadline(); bounded && (!ok || dl.After(limit)) {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, t.timeout)
+		ctx, cancel = context.WithDeadline(ctx, limit)
 		defer cancel()
 	}
 	return t.keys.Key(ctx, src, kid)
+}
+
+type checkDeadlineKey struct{}
+
+// WithCheckDeadline returns ctx carrying d as the latest a check may wait
+// for a key, without a timer: the deadline is armed only when a check has
+// to wait (a JWKS fetch), which a check of a cached token never does.
+func WithCheckDeadline(ctx context.Context, d time.Time) context.Context {
+	return context.WithValue(ctx, checkDeadlineKey{}, d)
+}
+
+func checkDeadline(ctx context.Context) (time.Time, bool) {
+	d, ok := ctx.Value(checkDeadlineKey{}).(time.Time)
+	return d, ok
 }

@@ -107,10 +107,7 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *aut
 		}
 	}()
 	snap = s.snapshot()
-	ctx, cancel, late := deadline(ctx, s.opts.Timeout)
-	if cancel != nil {
-		defer cancel()
-	}
+	ctx, late := deadline(ctx, s.opts.Timeout)
 
 	var hs requestHeaders
 	var areq authz.Request

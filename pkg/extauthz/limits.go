@@ -82,24 +82,26 @@ func TapArrival(ctx context.Context, _ *tap.Info) (context.Context, error) {
 // the cached path keeps its zero-timer, zero-allocation cost.
 const decodeSlack = time.Millisecond
 
-// deadline bounds ctx by the stream's arrival plus timeout when receiving
-// and decoding the request took longer than decodeSlack. It returns a
-// deadline_exceeded denial when that deadline has already passed.
-func deadline(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc, *authz.Decision) {
+// deadline bounds the check's waits by the stream's arrival plus timeout
+// when receiving and decoding the request took longer than decodeSlack.
+// The bound is armed only if the check has to wait for a key
+// (authz.WithCheckDeadline), so a check that never waits starts no timer.
+// It returns a deadline_exceeded denial when that deadline has already
+// passed.
+func deadline(ctx context.Context, timeout time.Duration) (context.Context, *authz.Decision) {
 	from, ok := ctx.Value(arrivalKey{}).(time.Time)
 	if !ok || timeout <= 0 {
-		return ctx, nil, nil
+		return ctx, nil
 	}
 	elapsed := time.Since(from)
 	switch {
 	case elapsed >= timeout:
-		return ctx, nil, &authz.Decision{Reason: reason.DeadlineExceeded,
+		return ctx, &authz.Decision{Reason: reason.DeadlineExceeded,
 			Detail: "check timeout passed while the request was received and decoded"}
 	case elapsed > decodeSlack:
-		ctx, cancel := context.WithDeadline(ctx, from.Add(timeout))
-		return ctx, cancel, nil
+		return authz.WithCheckDeadline(ctx, from.Add(timeout)), nil
 	}
-	return ctx, nil, nil
+	return ctx, nil
 }
 
 // ended returns a denial when ctx ended before the decision began: a
