@@ -55,9 +55,10 @@ defaultAction: deny
 
 // server is a process under test.
 type server struct {
-	name string
-	addr string
-	cmd  *exec.Cmd
+	name  string
+	addr  string
+	cmd   *exec.Cmd
+	pprof string // admin address serving /debug/pprof/, when profiling
 }
 
 func (s *server) pid() int { return s.cmd.Process.Pid }
@@ -105,7 +106,7 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 		return err
 	}
 
-	noop, err := startNoop(ctx)
+	noop, err := startNoop(ctx, c.profileDir != "")
 	if err != nil {
 		return err
 	}
@@ -134,7 +135,7 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 	for r := range c.rounds {
 		for i, s := range servers {
 			fmt.Fprintf(os.Stderr, "cached-token run against %s (round %d of %d)...\n", s.name, r+1, c.rounds)
-			stopProfile := c.profile(s, admin, fmt.Sprintf("cached-%d", r+1), cached.Duration)
+			stopProfile := c.profile(s, fmt.Sprintf("cached-%d", r+1), cached.Duration)
 			res, err := measure(ctx, s, cached)
 			stopProfile()
 			if err != nil {
@@ -151,7 +152,7 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 			Requests: per, Next: func(i int) *authv3.CheckRequest { return loadgen.Request(toks.IDs[first+i]) }, OK: allowed}
 		for i, s := range servers {
 			fmt.Fprintf(os.Stderr, "unique-token run against %s (round %d of %d, %d requests)...\n", s.name, r+1, c.rounds, per)
-			stopProfile := c.profile(s, admin, fmt.Sprintf("unique-%d", r+1), 3*time.Second)
+			stopProfile := c.profile(s, fmt.Sprintf("unique-%d", r+1), 3*time.Second)
 			res, err := measure(ctx, s, unique)
 			stopProfile()
 			if err != nil {
@@ -208,12 +209,20 @@ func measure(ctx context.Context, s *server, l loadgen.Load) (run, error) {
 	return run{Result: r, cpu: after - before}, nil
 }
 
-func startNoop(ctx context.Context) (*server, error) {
+func startNoop(ctx context.Context, profile bool) (*server, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, self, "noop", "127.0.0.1:0")
+	args := []string{"noop", "127.0.0.1:0"}
+	var pprofAddr string
+	if profile {
+		if pprofAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		args = append(args, pprofAddr)
+	}
+	cmd := exec.CommandContext(ctx, self, args...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -227,7 +236,7 @@ func startNoop(ctx context.Context) (*server, error) {
 		_ = cmd.Process.Kill()
 		return nil, fmt.Errorf("no-op server address: %w", err)
 	}
-	return &server{name: "no-op", addr: strings.TrimSpace(line), cmd: cmd}, nil
+	return &server{name: "no-op", addr: strings.TrimSpace(line), cmd: cmd, pprof: pprofAddr}, nil
 }
 
 func startService(ctx context.Context, c config, dir string) (*server, string, error) {
@@ -250,7 +259,7 @@ func startService(ctx context.Context, c config, dir string) (*server, string, e
 	if err := cmd.Start(); err != nil {
 		return nil, "", fmt.Errorf("start %s: %w", c.extauthz, err)
 	}
-	s := &server{name: "extauthz", addr: grpcAddr, cmd: cmd}
+	s := &server{name: "extauthz", addr: grpcAddr, cmd: cmd, pprof: admin}
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		resp, err := http.Get("http://" + admin + "/readyz")
 		if err == nil {
@@ -271,15 +280,16 @@ func startService(ctx context.Context, c config, dir string) (*server, string, e
 // waits for it. The profile covers about the first length of the run (the
 // profiler needs its length up front), so it samples the run, not all of
 // it; `go tool pprof` merges the rounds' profiles given together.
-func (c config) profile(s *server, admin, name string, length time.Duration) (wait func()) {
-	if c.profileDir == "" || s.name != "extauthz" {
+func (c config) profile(s *server, name string, length time.Duration) (wait func()) {
+	if c.profileDir == "" || s.pprof == "" {
 		return func() {}
 	}
+	name = s.name + "-" + name
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		secs := max(int(length/time.Second)-1, 1)
-		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", admin, secs))
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.pprof, secs))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "profile:", err)
 			return
@@ -295,7 +305,7 @@ func (c config) profile(s *server, admin, name string, length time.Duration) (wa
 			fmt.Fprintln(os.Stderr, "profile:", err)
 			return
 		}
-		fmt.Fprintf(os.Stderr, "CPU profile of the %s run: %s\n", name, path)
+		fmt.Fprintf(os.Stderr, "CPU profile: %s\n", path)
 	}()
 	return func() { <-done }
 }

@@ -6,7 +6,8 @@
 // RSS once its verified-token cache holds one entry per unique token.
 //
 //	bench-load [flags]        run the benchmark
-//	bench-load noop ADDR      serve the no-op ext_authz server (used by the above)
+//	bench-load noop ADDR [PPROF]  serve the no-op ext_authz server (used by the
+//	                              above), with Go's profiler on PPROF if given
 package main
 
 import (
@@ -16,6 +17,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -32,7 +35,10 @@ func main() {
 }
 
 func runMain(ctx context.Context, args []string, stdout io.Writer) error {
-	if len(args) == 2 && args[0] == "noop" {
+	if (len(args) == 2 || len(args) == 3) && args[0] == "noop" {
+		if len(args) == 3 {
+			go servePprof(args[2])
+		}
 		return serveNoop(args[1], stdout)
 	}
 	fs := flag.NewFlagSet("bench-load", flag.ContinueOnError)
@@ -46,7 +52,7 @@ func runMain(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&c.cacheDir, "token-dir", "bin/bench-load-tokens", "where minted tokens are kept between runs")
 	fs.StringVar(&c.memLimit, "gomemlimit", "300MiB", "GOMEMLIMIT of the service, as k8s/base sets it")
 	fs.IntVar(&c.rounds, "rounds", 5, "the servers take turns this many times; each round runs 1/rounds of the cached duration and of the unique tokens")
-	fs.StringVar(&c.profileDir, "profile", "", "write CPU profiles of the service's cached and unique runs into this directory (go tool pprof reads them)")
+	fs.StringVar(&c.profileDir, "profile", "", "write CPU profiles of both servers' runs into this directory: DIR/extauthz-cached-1.pprof, DIR/no-op-cached-1.pprof, ... (go tool pprof reads them)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -57,6 +63,14 @@ func runMain(ctx context.Context, args []string, stdout io.Writer) error {
 		return errors.New("--rounds, --workers and --connections must be at least 1, --tokens more than --rounds")
 	}
 	return bench(ctx, c, stdout)
+}
+
+// servePprof serves Go's profiler (net/http/pprof registers itself on
+// the default mux) for the no-op server's profiles.
+func servePprof(addr string) {
+	if err := http.ListenAndServe(addr, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-load noop: pprof:", err)
+	}
 }
 
 func serveNoop(addr string, stdout io.Writer) error {

@@ -111,7 +111,8 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *aut
 
 	var hs requestHeaders
 	var areq authz.Request
-	if d := s.opts.Limits.exceeded(req); d != nil {
+	d, lower := s.opts.Limits.exceeded(req)
+	if d != nil {
 		// Log the request line only: reading a header of this request is
 		// the cost being refused.
 		hr := req.GetAttributes().GetRequest().GetHttp()
@@ -120,11 +121,11 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *aut
 		s.observe(span, &areq, d, start)
 		return resp, nil
 	}
-	toRequest(req, &hs, &areq)
+	toRequest(req, lower, &hs, &areq)
 	if s.tracer != nil {
 		ctx, span = s.startSpan(ctx, &hs)
 	}
-	d := late
+	d = late
 	if d == nil {
 		d = ended(ctx)
 	}
@@ -142,7 +143,12 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (resp *aut
 func Decide(ctx context.Context, snap *policy.Snapshot, az *authz.Authorizer, req *authv3.CheckRequest) (*authz.Decision, *authv3.CheckResponse) {
 	var hs requestHeaders
 	var areq authz.Request
-	toRequest(req, &hs, &areq)
+	h := req.GetAttributes().GetRequest().GetHttp()
+	lower := len(h.GetHeaderMap().GetHeaders()) == 0
+	for k := range h.GetHeaders() {
+		lower = lower && lowerToken(k)
+	}
+	toRequest(req, lower, &hs, &areq)
 	d := az.Decide(ctx, snap, &areq)
 	return d, Response(snap, d)
 }

@@ -22,14 +22,12 @@ type requestHeaders struct {
 	lower bool
 }
 
-// allLowerTokens reports whether every key of m is made of visible ASCII
-// without upper-case letters.
-func allLowerTokens(m map[string]string) bool {
-	for k := range m {
-		for i := 0; i < len(k); i++ {
-			if c := k[i]; c <= ' ' || c >= 0x7f || c >= 'A' && c <= 'Z' {
-				return false
-			}
+// lowerToken reports whether k is made of visible ASCII with no upper-case
+// letter.
+func lowerToken(k string) bool {
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c <= ' ' || c >= 0x7f || c >= 'A' && c <= 'Z' {
+			return false
 		}
 	}
 	return true
@@ -111,12 +109,15 @@ func (h *requestHeaders) All(name string) []string {
 // toRequest translates an Envoy CheckRequest. Every getter is nil-safe, so
 // a request with missing parts becomes a request with empty fields, which
 // the decision then denies.
-func toRequest(req *authv3.CheckRequest, hs *requestHeaders, out *authz.Request) {
+//
+// lower says that every key of the headers map is a lower-case token and
+// no header_map is sent (Limits.exceeded finds it out).
+func toRequest(req *authv3.CheckRequest, lower bool, hs *requestHeaders, out *authz.Request) {
 	attrs := req.GetAttributes()
 	httpReq := attrs.GetRequest().GetHttp()
 	hs.m = httpReq.GetHeaders()
 	hs.raw = httpReq.GetHeaderMap().GetHeaders()
-	hs.lower = len(hs.raw) == 0 && allLowerTokens(hs.m)
+	hs.lower = lower
 	out.Method = httpReq.GetMethod()
 	out.Host = httpReq.GetHost()
 	out.Path = httpReq.GetPath()
