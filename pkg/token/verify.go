@@ -41,13 +41,16 @@ func NewVerifier(keys Keys, now func() time.Time) *Verifier {
 	return &Verifier{keys: keys, now: now}
 }
 
-// rsaAlgs maps each algorithm of alg.RSA, the only ones a token may name,
-// to its jwx verifier.
-var rsaAlgs = func() map[string]jwa.SignatureAlgorithm {
-	m := map[string]jwa.SignatureAlgorithm{}
+// rsaVerifiers maps each algorithm of alg.RSA, the only ones a token may
+// name, to its jwx verifier, looked up once: a verifier holds only its
+// algorithm.
+var rsaVerifiers = func() map[string]jws.Verifier2 {
+	m := map[string]jws.Verifier2{}
 	for _, name := range alg.RSA() {
 		if a, ok := jwa.LookupSignatureAlgorithm(name); ok {
-			m[name] = a
+			if v, err := jws.VerifierFor(a); err == nil {
+				m[name] = v
+			}
 		}
 	}
 	return m
@@ -130,9 +133,9 @@ func (v *Verifier) Verify(ctx context.Context, cfg *Config, raw string) (*Claims
 	// Step 4: the signature, before any claim is trusted.
 	// The signing input is the first two segments as sent; they are
 	// canonical, so they are also the only encoding of what was parsed.
-	verifier, err := jws.VerifierFor(rsaAlgs[algName])
-	if err != nil {
-		return nil, reason.Wrap(reason.Internal, fmt.Sprintf("no verifier for %s", algName), err)
+	verifier := rsaVerifiers[algName]
+	if verifier == nil {
+		return nil, reason.New(reason.Internal, fmt.Sprintf("no verifier for %s", algName))
 	}
 	if err := verifier.Verify(key.Public, []byte(raw[:len(h64)+1+len(p64)]), sig); err != nil {
 		return nil, reason.New(reason.SignatureInvalid, fmt.Sprintf("signature does not verify with kid %q of pool %s", clip(kid), pool.ID))
@@ -268,7 +271,7 @@ func checkHeader(cfg *Config, hdrJSON []byte) (algName, kid string, err error) {
 	if !ok {
 		return "", "", reason.New(reason.AlgNotAllowed, "header alg is missing or not a string")
 	}
-	if _, ok := rsaAlgs[algName]; !ok || !algAllowed(cfg.Algorithms, algName) {
+	if _, ok := rsaVerifiers[algName]; !ok || !algAllowed(cfg.Algorithms, algName) {
 		return "", "", reason.New(reason.AlgNotAllowed, fmt.Sprintf("header alg %q is not allowed", clip(algName)))
 	}
 	kid, ok = hdr["kid"].(string)
