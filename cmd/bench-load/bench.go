@@ -29,6 +29,7 @@ type config struct {
 	cacheDir, memLimit   string
 	profileDir           string
 	rounds               int
+	clientDecode         string
 }
 
 func serveNoopOn(lis net.Listener) error { return loadgen.ServeNoop(lis) }
@@ -119,8 +120,9 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 
 	allowed := func(r *authv3.CheckResponse) bool { return r.GetStatus().GetCode() == 0 }
 	cachedReq := loadgen.Request(toks.IDs[0])
+	statusOnly := c.clientDecode == "status"
 	cached := loadgen.Load{Workers: c.workers, Connections: c.connections, Duration: c.warmup,
-		Next: func(int) *authv3.CheckRequest { return cachedReq }, OK: allowed}
+		Next: func(int) *authv3.CheckRequest { return cachedReq }, OK: allowed, StatusOnly: statusOnly}
 	servers := []*server{noop, svc}
 	for _, s := range servers {
 		fmt.Fprintf(os.Stderr, "cached-token warm-up against %s...\n", s.name)
@@ -149,7 +151,8 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 	for r := range c.rounds {
 		first := 1 + r*per
 		unique := loadgen.Load{Workers: c.workers, Connections: c.connections, Duration: 10 * time.Minute,
-			Requests: per, Next: func(i int) *authv3.CheckRequest { return loadgen.Request(toks.IDs[first+i]) }, OK: allowed}
+			Requests: per, Next: func(i int) *authv3.CheckRequest { return loadgen.Request(toks.IDs[first+i]) }, OK: allowed,
+			StatusOnly: statusOnly}
 		for i, s := range servers {
 			fmt.Fprintf(os.Stderr, "unique-token run against %s (round %d of %d, %d requests)...\n", s.name, r+1, c.rounds, per)
 			stopProfile := c.profile(s, fmt.Sprintf("unique-%d", r+1), 3*time.Second)

@@ -52,12 +52,16 @@ func runMain(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&c.cacheDir, "token-dir", "bin/bench-load-tokens", "where minted tokens are kept between runs")
 	fs.StringVar(&c.memLimit, "gomemlimit", "300MiB", "GOMEMLIMIT of the service, as k8s/base sets it")
 	fs.IntVar(&c.rounds, "rounds", 5, "the servers take turns this many times; each round runs 1/rounds of the cached duration and of the unique tokens")
+	fs.StringVar(&c.clientDecode, "client-decode", "status", "what the client decodes of each response: status (the same client cost for both servers) or full (the whole CheckResponse, as a Go client of the service would)")
 	fs.StringVar(&c.profileDir, "profile", "", "write CPU profiles of both servers' runs into this directory: DIR/extauthz-cached-1.pprof, DIR/no-op-cached-1.pprof, ... (go tool pprof reads them)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if c.clientDecode != "status" && c.clientDecode != "full" {
+		return errors.New("--client-decode must be status or full")
 	}
 	if c.rounds < 1 || c.tokens < c.rounds+1 || c.workers < 1 || c.connections < 1 {
 		return errors.New("--rounds, --workers and --connections must be at least 1, --tokens more than --rounds")

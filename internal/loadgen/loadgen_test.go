@@ -9,6 +9,10 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // The /proc readers see this process: CPU time grows with work, and the
@@ -90,6 +94,10 @@ func TestDriveAgainstNoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	load.StatusOnly = true
+	if r, err := Drive(context.Background(), lis.Addr().String(), load); err != nil || r.Requests != 200 || r.Failed != 0 {
+		t.Fatalf("status-only client: %+v, %v", r, err)
+	}
 	if r.Requests != 200 || r.Failed != 0 || r.P50 <= 0 || r.P99 < r.P50 || r.RPS() <= 0 {
 		t.Fatalf("result %+v", r)
 	}
@@ -97,5 +105,41 @@ func TestDriveAgainstNoop(t *testing.T) {
 	load.Requests = 10
 	if r, err = Drive(context.Background(), lis.Addr().String(), load); err != nil || r.Failed != 10 || r.FirstFailure == "" {
 		t.Fatalf("wrong verdicts not counted: %+v, %v", r, err)
+	}
+}
+
+// The status-only codec reads a response's status, allow or deny, and
+// nothing else; requests are encoded as the standard codec encodes them.
+func TestStatusCodec(t *testing.T) {
+	c := newStatusCodec()
+	for _, want := range []*authv3.CheckResponse{
+		{Status: &rpcstatus.Status{}, HttpResponse: &authv3.CheckResponse_OkResponse{OkResponse: &authv3.OkHttpResponse{
+			HeadersToRemove: []string{"x-a"}}}, DynamicMetadata: &structpb.Struct{Fields: map[string]*structpb.Value{"k": structpb.NewStringValue("v")}}},
+		{Status: &rpcstatus.Status{Code: 16, Message: "token_missing"}},
+		{},
+	} {
+		b, err := proto.Marshal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := &authv3.CheckResponse{}
+		if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, got); err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(got, &authv3.CheckResponse{Status: want.Status}) {
+			t.Fatalf("decoded %v from %v", got, want)
+		}
+	}
+	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer([]byte{0x0a, 0x05})}, &authv3.CheckResponse{}); err == nil {
+		t.Fatal("a truncated response decoded")
+	}
+	req := Request("a.b.c")
+	data, err := c.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back authv3.CheckRequest
+	if err := proto.Unmarshal(data.Materialize(), &back); err != nil || !proto.Equal(&back, req) {
+		t.Fatalf("the request did not survive encoding: %v", err)
 	}
 }
