@@ -8,6 +8,7 @@
 package tokencache
 
 import (
+	"encoding/binary"
 	"sync"
 	"time"
 )
@@ -29,7 +30,12 @@ type shard[V any] struct {
 	max      int
 	maxBytes int64
 	bytes    int64 // sum of the sizes of the entries held
-	items    map[Key]*node[V]
+	// items finds an entry by 8 bytes of its key (slot); the entry's
+	// full key is compared on every lookup. Keys come from a
+	// cryptographic hash, so two live keys share a slot with probability
+	// about n²/2⁶⁵; when they do, the newer entry replaces the older
+	// (a miss, never the wrong value). Half the map's memory of full keys.
+	items map[uint64]*node[V]
 	// head is the most recently used entry, tail the least.
 	head, tail *node[V]
 }
@@ -43,10 +49,12 @@ type node[V any] struct {
 }
 
 // EntryOverhead is what the cache itself spends per entry, whatever the
-// value: the list node (key, value, expiry, size, links) and its share of
-// the shard's map (slot, control byte, spare capacity at the map's load
-// factor). It is counted against the byte bound with each entry's own size.
-const EntryOverhead = 160
+// value: the list node (key, value, expiry, size, links: 80 bytes) and its
+// share of the shard's map (an 8-byte slot key and a pointer, a control
+// byte, spare capacity at the map's load factor: 20 to 40 bytes). It is
+// counted against the byte bound with each entry's own size;
+// TestEntryOverheadCoversHeap holds it above what the heap shows.
+const EntryOverhead = 120
 
 // New returns a cache holding at most size entries in total (rounded up to a
 // multiple of the shard count) and no more entry bytes than maxBytes (each
@@ -65,7 +73,7 @@ func New[V any](size int, maxBytes int64) *Cache[V] {
 	for i := range c.shards {
 		c.shards[i].max = per
 		c.shards[i].maxBytes = perBytes
-		c.shards[i].items = make(map[Key]*node[V])
+		c.shards[i].items = make(map[uint64]*node[V])
 	}
 	return c
 }
@@ -73,6 +81,9 @@ func New[V any](size int, maxBytes int64) *Cache[V] {
 func (c *Cache[V]) shard(k Key) *shard[V] {
 	return &c.shards[k[0]%shardCount]
 }
+
+// slot is the map key of k: bytes the shard choice does not use.
+func slot(k Key) uint64 { return binary.LittleEndian.Uint64(k[8:16]) }
 
 // Get returns the value stored under k if it has not expired at now.
 // An expired entry is removed.
@@ -84,8 +95,8 @@ func (c *Cache[V]) Get(k Key, now time.Time) (V, bool) {
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n, ok := s.items[k]
-	if !ok {
+	n, ok := s.items[slot(k)]
+	if !ok || n.key != k {
 		return zero, false
 	}
 	if now.UnixNano() >= n.expires {
@@ -109,9 +120,10 @@ func (c *Cache[V]) Put(k Key, v V, size int, expires, now time.Time) {
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if n, ok := s.items[k]; ok {
+	if n, ok := s.items[slot(k)]; ok {
 		// Replace rather than update in place, so the byte count stays
-		// exact and the bound is checked for the new size.
+		// exact and the bound is checked for the new size; an entry of
+		// another key in the same slot goes too.
 		s.remove(n)
 	}
 	if s.maxBytes > 0 && sz > s.maxBytes {
@@ -121,7 +133,7 @@ func (c *Cache[V]) Put(k Key, v V, size int, expires, now time.Time) {
 		s.evictOldest()
 	}
 	n := &node[V]{key: k, value: v, expires: expires.UnixNano(), size: sz}
-	s.items[k] = n
+	s.items[slot(k)] = n
 	s.bytes += sz
 	s.pushFront(n)
 }
@@ -182,7 +194,7 @@ func (s *shard[V]) evictOldest() {
 
 func (s *shard[V]) remove(n *node[V]) {
 	s.unlink(n)
-	delete(s.items, n.key)
+	delete(s.items, slot(n.key))
 	s.bytes -= n.size
 }
 

@@ -35,6 +35,36 @@ func TestGetPut(t *testing.T) {
 	}
 }
 
+// Keys that share a shard and a map slot (the same bytes 0 and 8-15) but
+// differ elsewhere never read each other's values: the newer entry
+// replaces the older, and a third key of the slot misses.
+func TestSlotCollision(t *testing.T) {
+	a, b, other := key(1), key(1), key(1)
+	b[31] ^= 1
+	other[20] ^= 1
+	if slot(a) != slot(b) || a[0] != b[0] || a == b {
+		t.Fatal("the keys must share shard and slot and differ")
+	}
+	c := New[string](64, 0)
+	c.Put(a, "a", 10, t0.Add(time.Minute), t0)
+	if v, ok := c.Get(b, t0); ok {
+		t.Fatalf("key b read a's value %q", v)
+	}
+	c.Put(b, "b", 20, t0.Add(time.Minute), t0)
+	if v, ok := c.Get(b, t0); !ok || v != "b" {
+		t.Fatalf("Get(b) = %q, %v", v, ok)
+	}
+	if v, ok := c.Get(a, t0); ok {
+		t.Fatalf("key a read %q after b replaced it", v)
+	}
+	if v, ok := c.Get(other, t0); ok {
+		t.Fatalf("a key never stored read %q", v)
+	}
+	if c.Len() != 1 || c.Bytes() != 20+EntryOverhead {
+		t.Fatalf("Len %d, Bytes %d after the replacement; want 1, %d", c.Len(), c.Bytes(), 20+EntryOverhead)
+	}
+}
+
 func TestExpiry(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -23,16 +23,42 @@ type Claims struct {
 	// kept holds the compact form's retained claims, formatted; a claim
 	// that is absent, null or not formattable is not in it.
 	kept     []keptClaim
-	tokenUse string
 	subject  string
 	username string
 	clientID string
-	issuer   string
-	pool     string
 	scopes   []string
 	groups   []string
 	expiry   int64 // exp, Unix seconds
+	// pool is the configured pool whose key verified the token, and
+	// issuer the index of the token's iss among its Issuers: the
+	// configuration's strings, referenced by every cached token rather
+	// than copied into it (noIssuer when iss is none of them).
+	pool   *Pool
+	issuer uint8
+	use    tokenUse
 }
+
+// tokenUse is the token_use claim, which Verify admits only as "id" or
+// "access".
+type tokenUse uint8
+
+const (
+	useOther tokenUse = iota
+	useID
+	useAccess
+)
+
+func useOf(s string) tokenUse {
+	switch s {
+	case "id":
+		return useID
+	case "access":
+		return useAccess
+	}
+	return useOther
+}
+
+const noIssuer = 255
 
 type keptClaim struct {
 	name, value string
@@ -51,17 +77,24 @@ const (
 
 // newClaims builds Claims from a payload that passed every check in Verify,
 // so the type assertions below cannot fail for present claims.
-func newClaims(all map[string]any, use, clientID, pool string, expiry time.Time, groups []string) *Claims {
+func newClaims(all map[string]any, use, clientID string, pool *Pool, expiry time.Time, groups []string) *Claims {
 	c := &Claims{
 		all:      all,
-		tokenUse: use,
+		use:      useOf(use),
 		clientID: clientID,
 		pool:     pool,
+		issuer:   noIssuer,
 		groups:   groups,
 		expiry:   expiry.Unix(),
 	}
 	c.subject, _ = all["sub"].(string)
-	c.issuer, _ = all["iss"].(string)
+	iss, _ := all["iss"].(string)
+	for i, configured := range pool.Issuers {
+		if iss == configured && i < noIssuer {
+			c.issuer = uint8(i)
+			break
+		}
+	}
 	if use == "id" {
 		c.username, _ = all["cognito:username"].(string)
 	} else {
@@ -76,7 +109,15 @@ func newClaims(all map[string]any, use, clientID, pool string, expiry time.Time,
 }
 
 // TokenUse returns "id" or "access".
-func (c *Claims) TokenUse() string { return c.tokenUse }
+func (c *Claims) TokenUse() string {
+	switch c.use {
+	case useID:
+		return "id"
+	case useAccess:
+		return "access"
+	}
+	return ""
+}
 
 // Subject returns the sub claim, "" when absent.
 func (c *Claims) Subject() string { return c.subject }
@@ -91,10 +132,20 @@ func (c *Claims) ClientID() string { return c.clientID }
 
 // Issuer returns the iss claim, which equals one of the issuing pool's
 // configured issuers.
-func (c *Claims) Issuer() string { return c.issuer }
+func (c *Claims) Issuer() string {
+	if c.pool == nil || int(c.issuer) >= len(c.pool.Issuers) {
+		return ""
+	}
+	return c.pool.Issuers[c.issuer]
+}
 
 // Pool returns the configured Pool.ID whose key verified the token.
-func (c *Claims) Pool() string { return c.pool }
+func (c *Claims) Pool() string {
+	if c.pool == nil {
+		return ""
+	}
+	return c.pool.ID
+}
 
 // Scopes returns the scope claim split on spaces, nil when absent.
 func (c *Claims) Scopes() []string { return slices.Clone(c.scopes) }

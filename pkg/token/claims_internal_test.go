@@ -6,7 +6,7 @@ import (
 )
 
 func TestHasAnyScopeInAnyGroup(t *testing.T) {
-	c := newClaims(map[string]any{"scope": "openid pets/read"}, "access", "c", "p", time.Time{}, []string{"users", "admins"})
+	c := newClaims(map[string]any{"scope": "openid pets/read"}, "access", "c", &Pool{ID: "p"}, time.Time{}, []string{"users", "admins"})
 	tests := []struct {
 		name string
 		got  bool

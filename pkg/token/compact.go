@@ -64,14 +64,13 @@ func (c *Claims) Compact(keep []string, keepGroups bool) *Claims {
 	p.done()
 
 	out := &Claims{
-		tokenUse: constUse(c.tokenUse),
+		use:      c.use,
 		subject:  p.get(sub),
 		username: p.get(user),
 		clientID: p.get(client),
-		// The issuer and pool id are the configuration's strings (Verify
-		// sets them so): referenced, not copied.
-		issuer: c.issuer,
+		// The issuer and pool id are the configuration's: referenced.
 		pool:   c.pool,
+		issuer: c.issuer,
 		expiry: c.expiry,
 		kept:   kept,
 		scopes: splitScope(p.get(sc)),
@@ -86,18 +85,6 @@ func (c *Claims) Compact(keep []string, keepGroups bool) *Claims {
 		}
 	}
 	return out
-}
-
-// constUse returns token_use as one of the two constant strings Verify
-// admits, so a compact Claims does not keep its own copy.
-func constUse(use string) string {
-	switch use {
-	case "id":
-		return "id"
-	case "access":
-		return "access"
-	}
-	return use
 }
 
 // packer lays strings end to end in one allocation and hands out

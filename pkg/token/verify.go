@@ -207,15 +207,7 @@ func checkClaims(cfg *Config, pool *Pool, claims map[string]any, now time.Time) 
 			}
 		}
 	}
-	c := newClaims(claims, use, clientID, pool.ID, expiry, groups)
-	// The same text, held by the configuration: a compact copy references
-	// it instead of copying it into every cache entry.
-	for _, iss := range pool.Issuers {
-		if iss == c.issuer {
-			c.issuer = iss
-		}
-	}
-	return c, nil
+	return newClaims(claims, use, clientID, pool, expiry, groups), nil
 }
 
 // numericDate reads a NumericDate claim that must be a JSON integer literal:
