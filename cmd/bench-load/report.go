@@ -34,7 +34,7 @@ func report(w io.Writer, c config, d reportData) {
 	fmt.Fprintf(w, "load avg: %s at the start, %s at the end (1, 5, 15 min)\n", d.load0, d.load1)
 	fmt.Fprintf(w, "client:   %d workers over %d connections, compiled-proto gRPC, decoding %s of each response; cached runs %s after %s warm-up, unique run %d requests, each in %d rounds taken in turn with the no-op\n",
 		c.workers, c.connections, map[string]string{"status": "the status", "full": "all"}[c.clientDecode], c.duration, c.warmup, (c.tokens-1)/c.rounds*c.rounds, c.rounds)
-	fmt.Fprintf(w, "service:  extauthz serve, log level warn, GOMEMLIMIT=%s; RS256 verification here: %s CPU\n\n", c.memLimit, us(d.rs256))
+	fmt.Fprintf(w, "service:  extauthz serve, log level warn, GOMEMLIMIT=%s; RS256 verification here: %s CPU (mean of measurements between the rounds)\n\n", c.memLimit, us(d.rs256))
 
 	fmt.Fprintf(w, "| run | server | requests | rps | p50 | p99 | server CPU per check |\n|---|---|---|---|---|---|---|\n")
 	for i, scen := range []string{"cached token", "unique tokens"} {
