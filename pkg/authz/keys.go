@@ -30,7 +30,7 @@ func (t timeoutKeys) Key(ctx context.Context, src jwks.Source, kid string) (*jwk
 			return k, nil
 		}
 	}
-	limit, bounded := checkDeadline(ctx)
+	limit, bounded := CheckDeadline(ctx)
 	if t.timeout > 0 {
 		if own := time.Now().Add(t.timeout); !bounded || own.Before(limit) {
 			limit, bounded = own, true
@@ -53,7 +53,8 @@ func WithCheckDeadline(ctx context.Context, d time.Time) context.Context {
 	return context.WithValue(ctx, checkDeadlineKey{}, d)
 }
 
-func checkDeadline(ctx context.Context) (time.Time, bool) {
+// CheckDeadline returns the deadline WithCheckDeadline put in ctx.
+func CheckDeadline(ctx context.Context) (time.Time, bool) {
 	d, ok := ctx.Value(checkDeadlineKey{}).(time.Time)
 	return d, ok
 }
