@@ -520,6 +520,18 @@ func TestLoadErrors(t *testing.T) {
 	if _, err := Load(t.TempDir(), Options{}); err == nil {
 		t.Error("Load of a directory succeeded")
 	}
+	// Exactly the limit is read and judged (here: only comments, so empty).
+	atLimit := bytes.Repeat([]byte("#\n"), maxPolicySize/2)
+	exact := filepath.Join(t.TempDir(), "exact.yaml")
+	if err := os.WriteFile(exact, atLimit, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(exact, Options{}); err == nil || strings.Contains(err.Error(), "larger than") || !strings.Contains(err.Error(), "policy is empty") {
+		t.Errorf("file of exactly %d bytes: err = %v, want policy is empty", maxPolicySize, err)
+	}
+	if _, err := Parse(atLimit, "exact.yaml", Options{}); err == nil || strings.Contains(err.Error(), "larger than") {
+		t.Errorf("Parse of exactly %d bytes: err = %v, want it judged", maxPolicySize, err)
+	}
 }
 
 func TestAllowHTTPJWKS(t *testing.T) {
