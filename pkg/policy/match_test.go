@@ -256,6 +256,29 @@ func TestCanonicalPath(t *testing.T) {
 	}
 }
 
+// TestMatchUpperCaseTemplate: a request that differs from a template whose
+// literals are all upper case in case alone is refused (path_invalid), not
+// left unmatched: a case-insensitive upstream would serve it.
+func TestMatchUpperCaseTemplate(t *testing.T) {
+	parse := func(routes string) *Snapshot {
+		t.Helper()
+		s, err := Parse([]byte("apiVersion: cognito-extauthz/v1\nroutes:\n"+routes), "p.yaml", Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	t.Run("upper-case literals only", func(t *testing.T) {
+		s := parse("  - { name: admin, match: { path: /ADMIN }, authorization: NONE }\n")
+		runMatch(t, s, []matchCase{
+			{"as written", "GET", "", "/ADMIN", "admin", ""},
+			{"lower case", "GET", "", "/admin", "", reason.PathInvalid},
+			{"mixed case", "GET", "", "/Admin", "", reason.PathInvalid},
+			{"other path", "GET", "", "/other", "", notFound},
+		})
+	})
+}
+
 func TestSplitAuthority(t *testing.T) {
 	tests := []struct{ in, name, port string }{
 		{"api.example.com", "api.example.com", ""},
