@@ -24,3 +24,21 @@ func TestLogPath(t *testing.T) {
 		}
 	}
 }
+
+// TestQuoteEscape: a scope in the WWW-Authenticate quoted-string has its
+// quotes and backslashes escaped, nothing else.
+func TestQuoteEscape(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"pets/read pets/write", "pets/read pets/write"},
+		{`a"b`, `a\"b`},
+		{`a\b`, `a\\b`},
+		{`"\`, `\"\\`},
+		{`x"`, `x\"`},
+	}
+	for _, tt := range tests {
+		if got := quoteEscape(tt.in); got != tt.want {
+			t.Errorf("quoteEscape(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package extauthz_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"testing"
@@ -342,6 +343,26 @@ func TestTracingSpanStatus(t *testing.T) {
 				t.Errorf("span status %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestStartSpan: the HTTP edge's span continues the request's
+// traceparent; with tracing off there is no span.
+func TestStartSpan(t *testing.T) {
+	f, _ := tracedFixture(t)
+	h := http.Header{"Traceparent": {traceparent(parentTrace, parentSpan)}}
+	_, span := f.srv.StartSpan(context.Background(), h)
+	if span == nil {
+		t.Fatal("no span with tracing on")
+	}
+	defer span.End()
+	if got := span.SpanContext().TraceID().String(); got != parentTrace {
+		t.Errorf("span trace %s, want the request's %s", got, parentTrace)
+	}
+	off := extauthz.NewServer(extauthz.Options{})
+	ctx := context.Background()
+	if got, span := off.StartSpan(ctx, h); span != nil || got != ctx {
+		t.Errorf("tracing off: span %v, context changed %v", span, got != ctx)
 	}
 }
 

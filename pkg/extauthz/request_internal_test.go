@@ -11,8 +11,8 @@ func TestAllLowerTokens(t *testing.T) {
 	}{
 		{"authorization", true},
 		{"x-api-key", true},
-		{"!", true}, // 0x21, the first visible byte
-		{"~", true}, // 0x7e, the last
+		{"!", true},              // 0x21, the first visible byte
+		{"~", true},              // 0x7e, the last
 		{"@", true}, {"[", true}, // either side of A-Z
 		{"", true},
 		{" ", false},
