@@ -256,10 +256,12 @@ func TestCanonicalPath(t *testing.T) {
 	}
 }
 
-// TestMatchUpperCaseTemplate: a request that differs from a template whose
-// literals are all upper case in case alone is refused (path_invalid), not
-// left unmatched: a case-insensitive upstream would serve it.
-func TestMatchUpperCaseTemplate(t *testing.T) {
+// TestMatchCaseFolding: a request that differs from a template in case
+// alone is refused (path_invalid), not left unmatched, whether the
+// template's literals are all upper case or all lower case and the request
+// has an upper-case ASCII letter or a Unicode letter that folds onto ASCII:
+// a case-insensitive upstream would serve it.
+func TestMatchCaseFolding(t *testing.T) {
 	parse := func(routes string) *Snapshot {
 		t.Helper()
 		s, err := Parse([]byte("apiVersion: cognito-extauthz/v1\nroutes:\n"+routes), "p.yaml", Options{})
@@ -275,6 +277,15 @@ func TestMatchUpperCaseTemplate(t *testing.T) {
 			{"lower case", "GET", "", "/admin", "", reason.PathInvalid},
 			{"mixed case", "GET", "", "/Admin", "", reason.PathInvalid},
 			{"other path", "GET", "", "/other", "", notFound},
+		})
+	})
+	t.Run("lower-case literals", func(t *testing.T) {
+		s := parse("  - { name: z, match: { path: /z }, authorization: NONE }\n  - { name: s, match: { path: /s }, authorization: NONE }\n")
+		runMatch(t, s, []matchCase{
+			{"as written", "GET", "", "/z", "z", ""},
+			{"Z, the end of A-Z", "GET", "", "/Z", "", reason.PathInvalid},
+			// U+017F LATIN SMALL LETTER LONG S folds onto s.
+			{"long s", "GET", "", "/%C5%BF", "", reason.PathInvalid},
 		})
 	})
 }
