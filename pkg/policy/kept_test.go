@@ -57,24 +57,3 @@ routes:
 		}
 	}
 }
-
-// TestIsQueryName: a query parameter name is unreserved characters only
-// (RFC 3986 section 2.3), each range taken to its ends and no further.
-func TestIsQueryName(t *testing.T) {
-	tests := []struct {
-		name string
-		want bool
-	}{
-		{"", false},
-		{"access_token", true},
-		{"azAZ09-._~", true},
-		{"a", true}, {"z", true}, {"A", true}, {"Z", true}, {"0", true}, {"9", true},
-		{"`", false}, {"{", false}, {"@", false}, {"[", false}, {"/", false}, {":", false},
-		{"a b", false}, {"a%20", false}, {"a+b", false}, {"a=b", false}, {"a&b", false}, {"é", false},
-	}
-	for _, tt := range tests {
-		if got := isQueryName(tt.name); got != tt.want {
-			t.Errorf("isQueryName(%q) = %v, want %v", tt.name, got, tt.want)
-		}
-	}
-}

@@ -1,0 +1,61 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestIsQueryName: a query parameter name is unreserved characters only
+// (RFC 3986 section 2.3), each range taken to its ends and no further.
+func TestIsQueryName(t *testing.T) {
+	tests := []struct {
+		name string
+		want bool
+	}{
+		{"", false},
+		{"access_token", true},
+		{"azAZ09-._~", true},
+		{"a", true}, {"z", true}, {"A", true}, {"Z", true}, {"0", true}, {"9", true},
+		{"`", false}, {"{", false}, {"@", false}, {"[", false}, {"/", false}, {":", false},
+		{"a b", false}, {"a%20", false}, {"a+b", false}, {"a=b", false}, {"a&b", false}, {"é", false},
+	}
+	for _, tt := range tests {
+		if got := isQueryName(tt.name); got != tt.want {
+			t.Errorf("isQueryName(%q) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// TestIsHex: the hex digits of a percent-escape, each range to its ends,
+// and their values.
+func TestIsHex(t *testing.T) {
+	const digits = "0123456789abcdefABCDEF"
+	for i := range 256 {
+		c := byte(i)
+		want := strings.IndexByte(digits, c) >= 0
+		if got := isHex(c); got != want {
+			t.Errorf("isHex(%q) = %v, want %v", c, got, want)
+		}
+	}
+	for i, c := range []byte(digits) {
+		want := byte(i)
+		if i >= 16 {
+			want = byte(i - 6)
+		}
+		if got := unhex(c); got != want {
+			t.Errorf("unhex(%q) = %d, want %d", c, got, want)
+		}
+	}
+}
+
+// TestParsePoolIDLength: a pool id of exactly Cognito's 55 characters is
+// accepted, one more is not.
+func TestParsePoolIDLength(t *testing.T) {
+	id55 := "us-east-1_" + strings.Repeat("A", 45)
+	if _, err := parsePoolID(id55); err != nil {
+		t.Errorf("a 55-character pool id: %v", err)
+	}
+	if _, err := parsePoolID(id55 + "A"); err == nil || !strings.Contains(err.Error(), "longer than 55") {
+		t.Errorf("a 56-character pool id: err = %v, want longer than 55", err)
+	}
+}
