@@ -59,3 +59,25 @@ func TestParsePoolIDLength(t *testing.T) {
 		t.Errorf("a 56-character pool id: err = %v, want longer than 55", err)
 	}
 }
+
+// TestValidParamName: a {param} name is letters, digits and '_', each
+// range to its ends and no further.
+func TestValidParamName(t *testing.T) {
+	tests := []struct {
+		name string
+		want bool
+	}{
+		{"", false},
+		{"petId", true},
+		{"pet_id", true},
+		{"azAZ09_", true},
+		{"a", true}, {"z", true}, {"A", true}, {"Z", true}, {"0", true}, {"9", true},
+		{"`", false}, {"{", false}, {"@", false}, {"[", false}, {"/", false}, {":", false},
+		{"pet-id", false}, {"pet.id", false}, {"pet id", false}, {"proxy+", false}, {"é", false},
+	}
+	for _, tt := range tests {
+		if got := validParamName(tt.name); got != tt.want {
+			t.Errorf("validParamName(%q) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
