@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -79,5 +80,48 @@ func TestValidParamName(t *testing.T) {
 		if got := validParamName(tt.name); got != tt.want {
 			t.Errorf("validParamName(%q) = %v, want %v", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestPolicyBounds: names of exactly maxNameLen and status codes of exactly
+// 400 and 599 are accepted; one past either is a problem.
+func TestPolicyBounds(t *testing.T) {
+	policy := func(azName, routeName string, status int) string {
+		return fmt.Sprintf(`apiVersion: cognito-extauthz/v1
+authorizers:
+  %s:
+    userPools: [{userPoolId: us-east-1_AAAAAAAAA}]
+routes:
+  - { name: %s, match: { path: /p }, authorizer: %s }
+gatewayResponses:
+  ACCESS_DENIED: { statusCode: %d }
+`, azName, routeName, azName, status)
+	}
+	long := strings.Repeat("n", maxNameLen)
+	tests := []struct {
+		name    string
+		doc     string
+		problem string // "" when valid
+	}{
+		{"names of maxNameLen, status 400", policy(long, long, 400), ""},
+		{"status 599", policy("a", "r", 599), ""},
+		{"status 399", policy("a", "r", 399), "outside 400-599"},
+		{"status 600", policy("a", "r", 600), "outside 400-599"},
+		{"authorizer name one too long", policy(long+"n", "r", 403), "authorizer name"},
+		{"route name one too long", policy("a", long+"n", 403), "route name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.doc), "p.yaml", Options{})
+			if tt.problem == "" {
+				if err != nil {
+					t.Fatalf("Parse: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.problem) {
+				t.Fatalf("Parse err = %v, want a problem containing %q", err, tt.problem)
+			}
+		})
 	}
 }
