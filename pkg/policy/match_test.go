@@ -245,6 +245,9 @@ func TestCanonicalPath(t *testing.T) {
 		{"/a%5cb", nil, false},
 		{"/a%2561", nil, false},
 		{"/%", nil, false},
+		{"/%25", []string{"%"}, true},
+		{"/a%254", []string{"a%4"}, true}, // '%' one short of an escape at the end
+		{"/a%2541", nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
