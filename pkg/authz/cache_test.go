@@ -140,6 +140,18 @@ func TestTimeoutOnlyWhenAFetchMayBeNeeded(t *testing.T) {
 			t.Errorf("key not held: %d of %d lookups had a deadline, want 1", ck.deadlines.Load(), ck.calls.Load())
 		}
 	}
+	// No Timeout: a lookup that may fetch keeps the caller's context (here
+	// without a deadline) and succeeds.
+	ck := &countingKeys{inner: keys}
+	az := authz.New(ck, authz.Options{})
+	d := az.Decide(context.Background(), snap, &authz.Request{Method: "GET", Path: "/pets",
+		Headers: bearer(env.ID(t, issuer.TokenOptions{}))})
+	if !d.Allowed {
+		t.Fatalf("no timeout: %+v", d)
+	}
+	if ck.calls.Load() == 0 || ck.deadlines.Load() != 0 {
+		t.Errorf("no timeout: %d of %d lookups had a deadline, want 0", ck.deadlines.Load(), ck.calls.Load())
+	}
 }
 
 // A lookup that may fetch waits no later than the check's deadline

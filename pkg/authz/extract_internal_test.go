@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
@@ -199,5 +200,27 @@ func TestIsSet(t *testing.T) {
 	}
 	if isSet(nil, "x-a") {
 		t.Error("isSet(nil) = true")
+	}
+}
+
+// TestQueryValues: every decoded value of the named parameter, in order;
+// other parameters, undecodable pairs and the fragment are skipped.
+func TestQueryValues(t *testing.T) {
+	tests := []struct {
+		query string
+		want  []string
+	}{
+		{"_method=DELETE", []string{"DELETE"}},
+		{"a=1&_method=PUT&b=2&_method=PATCH", []string{"PUT", "PATCH"}},
+		{"%5Fmethod=D%45LETE", []string{"DELETE"}},
+		{"_method=%zz&_method=POST", []string{"POST"}},
+		{"other=DELETE", nil},
+		{"_method=GET#_method=DELETE", []string{"GET"}},
+		{"", nil},
+	}
+	for _, tt := range tests {
+		if got := queryValues(tt.query, "_method"); !slices.Equal(got, tt.want) {
+			t.Errorf("queryValues(%q) = %q, want %q", tt.query, got, tt.want)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/extauthz"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
 )
 
@@ -50,6 +51,44 @@ func TestUnknownReasonFailsClosed(t *testing.T) {
 		}
 		if d := extauthz.DenialFor(nil, c, nil); d.Status < 400 {
 			t.Errorf("%s: status %d", c, d.Status)
+		}
+	}
+}
+
+// The insufficient_scope challenge names the route's scopes, and has no
+// scope parameter at all (not an empty one) for a route without scopes.
+func TestDenialScopeChallenge(t *testing.T) {
+	snap, err := policy.Parse([]byte(`
+apiVersion: cognito-extauthz/v1
+authorizers:
+  a:
+    userPools: [{userPoolId: us-east-1_AAAAAAAAA}]
+routes:
+  - { name: scoped, match: { path: /s }, authorizer: a, mode: access-scopes, scopes: [a/b, c/d] }
+  - { name: any, match: { path: /a }, authorizer: a, mode: access-scopes }
+`), "p.yaml", policy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		route, want string
+	}{
+		{"scoped", `Bearer error="insufficient_scope", scope="a/b c/d"`},
+		{"any", `Bearer error="insufficient_scope"`},
+	}
+	for _, tt := range tests {
+		r, ok := snap.RouteByName(tt.route)
+		if !ok {
+			t.Fatalf("no route %s", tt.route)
+		}
+		var got string
+		for _, h := range extauthz.DenialFor(snap, reason.ScopeMissing, r).Headers {
+			if h.Name == "WWW-Authenticate" {
+				got = h.Value
+			}
+		}
+		if got != tt.want {
+			t.Errorf("%s: WWW-Authenticate %q, want %q", tt.route, got, tt.want)
 		}
 	}
 }

@@ -3,12 +3,14 @@ package extauthz_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	otelcodes "go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -146,6 +148,17 @@ func TestDecisionLog(t *testing.T) {
 	}
 	if s, _ := got[0]["sub"].(string); s == "" {
 		t.Errorf("allowed line has no sub")
+	}
+	if d, ok := got[0]["detail"]; ok {
+		t.Errorf("allowed line has a detail %v; an empty detail is left out", d)
+	}
+	if d, _ := got[2]["detail"].(string); d == "" {
+		t.Errorf("route_not_found line has no detail")
+	}
+	for _, l := range f.logs.Lines(t) {
+		if strings.HasPrefix(fmt.Sprint(l["msg"]), "claim header not set") {
+			t.Errorf("%q logged though every claim header was set", l["msg"])
+		}
 	}
 	if _, ok := got[2]["sub"]; ok {
 		t.Errorf("a check without a verified token logs a sub")
@@ -295,6 +308,61 @@ func TestTracingCheckSpan(t *testing.T) {
 	}
 	if line["trace_id"] != parentTrace {
 		t.Errorf("decision log trace_id %v, want %s", line["trace_id"], parentTrace)
+	}
+}
+
+// TestTracingSpanStatus: a check span is an error only for a denial that
+// is the service's failure (503), not for the client's (401, 403) nor an
+// allow.
+func TestTracingSpanStatus(t *testing.T) {
+	f, rec := tracedFixture(t)
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name string
+		ctx  context.Context
+		c    call
+		want otelcodes.Code
+	}{
+		{"allow", context.Background(), call{path: "/health"}, otelcodes.Unset},
+		{"401 token missing", context.Background(), call{path: "/pets"}, otelcodes.Unset},
+		{"403 no route", context.Background(), call{path: "/nowhere"}, otelcodes.Unset},
+		{"503 canceled", canceled, call{path: "/health"}, otelcodes.Error},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(spansNamed(rec, "envoy.service.auth.v3.Authorization/Check"))
+			if _, err := f.srv.Check(tt.ctx, tt.c.request()); err != nil {
+				t.Fatal(err)
+			}
+			spans := spansNamed(rec, "envoy.service.auth.v3.Authorization/Check")
+			if len(spans) != before+1 {
+				t.Fatalf("%d spans after the check, want %d", len(spans), before+1)
+			}
+			if got := spans[len(spans)-1].Status().Code; got != tt.want {
+				t.Errorf("span status %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestStartSpan: the HTTP edge's span continues the request's
+// traceparent; with tracing off there is no span.
+func TestStartSpan(t *testing.T) {
+	f, _ := tracedFixture(t)
+	h := http.Header{"Traceparent": {traceparent(parentTrace, parentSpan)}}
+	_, span := f.srv.StartSpan(context.Background(), h)
+	if span == nil {
+		t.Fatal("no span with tracing on")
+	}
+	defer span.End()
+	if got := span.SpanContext().TraceID().String(); got != parentTrace {
+		t.Errorf("span trace %s, want the request's %s", got, parentTrace)
+	}
+	off := extauthz.NewServer(extauthz.Options{})
+	ctx := context.Background()
+	if got, span := off.StartSpan(ctx, h); span != nil || got != ctx {
+		t.Errorf("tracing off: span %v, context changed %v", span, got != ctx)
 	}
 }
 

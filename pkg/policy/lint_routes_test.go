@@ -16,7 +16,22 @@ func TestRouteLints(t *testing.T) {
   - { name: pet, match: { path: "/pets/{id}", host: api.example.com }, authorizer: a, groups: [admins] }
   - { name: pets, match: { path: "/pets/{proxy+}" }, authorizer: a }
   - { name: public, match: { path: "/{proxy+}" }, authorization: NONE }`,
-			[]string{`route "pet" is scoped to host api.example.com, but requests for its path with another Host are judged by route "pets"`}},
+			[]string{`p.yaml:7:5: routes[0]: route "pet" is scoped to host api.example.com, but requests for its path with another Host are judged by route "pets"`}},
+		{"the weaker greedy parent listed after the catch-all", `
+  - { name: pet, match: { path: "/pets/{id}", host: api.example.com }, authorizer: a, groups: [admins] }
+  - { name: public, match: { path: "/{proxy+}" }, authorization: NONE }
+  - { name: pets, match: { path: "/pets/{proxy+}" }, authorizer: a }`,
+			[]string{`p.yaml:7:5: routes[0]: route "pet" is scoped to host api.example.com, but requests for its path with another Host are judged by route "pets"`}},
+		{"hostless routes one a prefix of the other, shorter first", `
+  - { name: pet, match: { path: "/pets/{proxy+}", host: api.example.com }, authorizer: a, groups: [admins] }
+  - { name: one, match: { path: "/pets/{id}" }, authorization: NONE }
+  - { name: two, match: { path: "/pets/{id}/{sub}" }, authorization: NONE }`,
+			[]string{`judged by route "one"`}},
+		{"hostless routes one a prefix of the other, longer first", `
+  - { name: pet, match: { path: "/pets/{proxy+}", host: api.example.com }, authorizer: a, groups: [admins] }
+  - { name: two, match: { path: "/pets/{id}/{sub}" }, authorization: NONE }
+  - { name: one, match: { path: "/pets/{id}" }, authorization: NONE }`,
+			[]string{`judged by route "two"`}},
 		{"host route with the same rules hostless", `
   - { name: pet, match: { path: "/pets/{id}", host: api.example.com }, authorizer: a }
   - { name: pets, match: { path: "/pets/{id}" }, authorizer: a }`, nil},
@@ -30,7 +45,7 @@ func TestRouteLints(t *testing.T) {
 		{"routes that differ in case", `
   - { name: lower, match: { path: /admin/users }, authorizer: a }
   - { name: upper, match: { path: /Admin/users }, authorization: NONE }`,
-			[]string{`route "upper" (/Admin/users) differs from route "lower" (/admin/users) only in case`}},
+			[]string{`p.yaml:8:5: routes[1]: route "upper" (/Admin/users) differs from route "lower" (/admin/users) only in case`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -520,6 +520,18 @@ func TestLoadErrors(t *testing.T) {
 	if _, err := Load(t.TempDir(), Options{}); err == nil {
 		t.Error("Load of a directory succeeded")
 	}
+	// Exactly the limit is read and judged (here: only comments, so empty).
+	atLimit := bytes.Repeat([]byte("#\n"), maxPolicySize/2)
+	exact := filepath.Join(t.TempDir(), "exact.yaml")
+	if err := os.WriteFile(exact, atLimit, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(exact, Options{}); err == nil || strings.Contains(err.Error(), "larger than") || !strings.Contains(err.Error(), "policy is empty") {
+		t.Errorf("file of exactly %d bytes: err = %v, want policy is empty", maxPolicySize, err)
+	}
+	if _, err := Parse(atLimit, "exact.yaml", Options{}); err == nil || strings.Contains(err.Error(), "larger than") {
+		t.Errorf("Parse of exactly %d bytes: err = %v, want it judged", maxPolicySize, err)
+	}
 }
 
 func TestAllowHTTPJWKS(t *testing.T) {
@@ -575,6 +587,8 @@ func TestParseARN(t *testing.T) {
 }
 
 func TestParseHostPattern(t *testing.T) {
+	label63 := strings.Repeat("a", 63)
+	name253 := strings.Repeat(label63+".", 3) + strings.Repeat("b", 253-3*64)
 	tests := []struct {
 		in, name, port string
 		bad            bool
@@ -593,6 +607,19 @@ func TestParseHostPattern(t *testing.T) {
 		{in: "user@api.example.com", bad: true},
 		{in: "é.example.com", bad: true},
 		{in: ".", bad: true},
+		// Each bound exactly, and one past it.
+		{in: "api.example.com:1", name: "api.example.com", port: "1"},
+		{in: "api.example.com:65535", name: "api.example.com", port: "65535"},
+		{in: "api.example.com:65536", bad: true},
+		{in: "api.example.com:", bad: true},
+		{in: label63 + ".example", name: label63 + ".example"},
+		{in: strings.Repeat("a", 64) + ".example", bad: true},
+		{in: name253, name: name253},
+		{in: name253 + "b", bad: true},
+		{in: "azAZ09.example", name: "azaz09.example"},
+		{in: "a`.example", bad: true},
+		{in: "a{.example", bad: true},
+		{in: "a:b:c", bad: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {

@@ -245,6 +245,9 @@ func TestCanonicalPath(t *testing.T) {
 		{"/a%5cb", nil, false},
 		{"/a%2561", nil, false},
 		{"/%", nil, false},
+		{"/%25", []string{"%"}, true},
+		{"/a%254", []string{"a%4"}, true}, // '%' one short of an escape at the end
+		{"/a%2541", nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -256,6 +259,40 @@ func TestCanonicalPath(t *testing.T) {
 	}
 }
 
+// TestMatchCaseFolding: a request that differs from a template in case
+// alone is refused (path_invalid), not left unmatched, whether the
+// template's literals are all upper case or all lower case and the request
+// has an upper-case ASCII letter or a Unicode letter that folds onto ASCII:
+// a case-insensitive upstream would serve it.
+func TestMatchCaseFolding(t *testing.T) {
+	parse := func(routes string) *Snapshot {
+		t.Helper()
+		s, err := Parse([]byte("apiVersion: cognito-extauthz/v1\nroutes:\n"+routes), "p.yaml", Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	t.Run("upper-case literals only", func(t *testing.T) {
+		s := parse("  - { name: admin, match: { path: /ADMIN }, authorization: NONE }\n")
+		runMatch(t, s, []matchCase{
+			{"as written", "GET", "", "/ADMIN", "admin", ""},
+			{"lower case", "GET", "", "/admin", "", reason.PathInvalid},
+			{"mixed case", "GET", "", "/Admin", "", reason.PathInvalid},
+			{"other path", "GET", "", "/other", "", notFound},
+		})
+	})
+	t.Run("lower-case literals", func(t *testing.T) {
+		s := parse("  - { name: z, match: { path: /z }, authorization: NONE }\n  - { name: s, match: { path: /s }, authorization: NONE }\n")
+		runMatch(t, s, []matchCase{
+			{"as written", "GET", "", "/z", "z", ""},
+			{"Z, the end of A-Z", "GET", "", "/Z", "", reason.PathInvalid},
+			// U+017F LATIN SMALL LETTER LONG S folds onto s.
+			{"long s", "GET", "", "/%C5%BF", "", reason.PathInvalid},
+		})
+	})
+}
+
 func TestSplitAuthority(t *testing.T) {
 	tests := []struct{ in, name, port string }{
 		{"api.example.com", "api.example.com", ""},
@@ -265,6 +302,8 @@ func TestSplitAuthority(t *testing.T) {
 		{"[::1]", "[::1]", ""},
 		{"::1", "::1", ""},
 		{"", "", ""},
+		{":a:80", ":a:80", ""}, // two colons, not bracketed: no port
+		{":80", "", "80"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -273,6 +312,76 @@ func TestSplitAuthority(t *testing.T) {
 				t.Errorf("splitAuthority(%q) = %q %q, want %q %q", tt.in, h.name, h.port, tt.name, tt.port)
 			}
 		})
+	}
+}
+
+// TestParseAuthority: which :authority values are a host[:port] an
+// upstream may route on, each bound taken exactly and one past it.
+func TestParseAuthority(t *testing.T) {
+	label63 := strings.Repeat("a", 63)
+	name253 := strings.Repeat(label63+".", 3) + strings.Repeat("b", 253-3*64) // 253 bytes
+	tests := []struct {
+		in string
+		ok bool
+	}{
+		{"api.example.com", true},
+		{"api.example.com.", true},
+		{"API.Example.COM", true},
+		{"a_b-c.example", true},
+		{"az.AZ.09.example", true}, // each range to its ends
+		{"10.0.0.5", true},
+		{"api.example.com:1", true},
+		{"api.example.com:443", true},
+		{"api.example.com:8080", true},
+		{"api.example.com:65535", true},
+		{"[::1]", true},
+		{"[::1]:8080", true},
+		{"[2001:db8::1]:65535", true},
+		{label63 + ".example", true},
+		{name253, true},
+		{name253 + ".", true},
+		{name253 + ":65535", true},
+
+		{"", false},
+		{"api.example.com:", false},
+		{"api.example.com:0", false},
+		{"api.example.com:080", false},
+		{"api.example.com:65536", false},
+		{"api.example.com:99999", false},
+		{"api.example.com:100000", false},
+		{"api.example.com:abc", false},
+		{"api.example.com:8a", false},
+		{"api.example.com:a8", false},
+		{"api.example.com:443:443", false},
+		{":443", false},
+		{"user@api.example.com", false},
+		{"a..b", false},
+		{"a.com..", false},
+		{"-a.example", false},
+		{"a-.example", false},
+		{"a b.example", false},
+		{"a/b.example", false},
+		{"a`.example", false}, {"a{.example", false}, {"a@.example", false}, {"a[.example", false},
+		{"a\x00.example", false}, {"a\xc3\xa9.example", false},
+		{strings.Repeat("a", 64) + ".example", false},
+		{name253 + "b", false},
+		{"::1", false},
+		{"[::1", false},
+		{"[::1]x", false},
+		{"[::1]:", false},
+		{"[::1]:0", false},
+		{"[::1]:65536", false},
+		{"[fe80::1%eth0]", false},
+		{"[10.0.0.5]", false},
+		{"[zz]", false},
+	}
+	for _, tt := range tests {
+		if _, ok := parseAuthority(tt.in); ok != tt.ok {
+			t.Errorf("parseAuthority(%q) ok = %v, want %v", tt.in, ok, tt.ok)
+		}
+	}
+	if len(name253) != 253 {
+		t.Fatalf("name253 is %d bytes", len(name253))
 	}
 }
 

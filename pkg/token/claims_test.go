@@ -165,6 +165,7 @@ func TestClaimsFormat(t *testing.T) {
 		"nestedlist":    `["a",[1,2]]`,
 		"withnull":      `["a",null]`,
 		"comma":         `["users","admins,root"]`,
+		"commafirst":    `["users",",root"]`,
 		"spaced":        `["users"," admins"]`,
 		"emptyelem":     `["users",""]`,
 		"arrcrlf":       `["a","b\nc"]`,
@@ -206,6 +207,7 @@ func TestClaimsFormat(t *testing.T) {
 		{"nestedlist", "", false},
 		{"withnull", "", false},
 		{"comma", "", false},
+		{"commafirst", "", false}, // a comma at index 0 splits as well as one inside
 		{"spaced", "", false},
 		{"emptyelem", "", false},
 		{"arrcrlf", "", false},

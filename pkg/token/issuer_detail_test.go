@@ -62,3 +62,35 @@ func TestIssuerUnknownDetailListsAccepted(t *testing.T) {
 		})
 	}
 }
+
+// TestDetailClipsAttackerText: an unknown iss is quoted in the detail whole
+// up to 64 bytes and cut to 64 bytes plus "..." beyond.
+func TestDetailClipsAttackerText(t *testing.T) {
+	base := "https://evil.example/"
+	tests := []struct {
+		name string
+		iss  string
+		want string
+	}{
+		{"63 bytes, whole", base + strings.Repeat("x", 63-len(base)), ""},
+		{"64 bytes, whole", base + strings.Repeat("x", 64-len(base)), ""},
+		{"65 bytes, clipped", base + strings.Repeat("x", 65-len(base)), base + strings.Repeat("x", 64-len(base)) + "..."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := tt.want
+			if want == "" {
+				want = tt.iss
+			}
+			raw := signRS(t, testKey(t, "a"), "RS256", hdr(), access(map[string]string{"iss": `"` + tt.iss + `"`}))
+			_, err := token.NewVerifier(newWorld(t), time.Now).Verify(context.Background(), configA(), raw)
+			var re *reason.Error
+			if !errors.As(err, &re) || re.Code != reason.IssuerUnknown {
+				t.Fatalf("Verify = %v, want issuer_unknown", err)
+			}
+			if q := fmt.Sprintf("claim iss %q names", want); !strings.Contains(re.Detail, q) {
+				t.Errorf("detail %q lacks %s", re.Detail, q)
+			}
+		})
+	}
+}

@@ -1,0 +1,60 @@
+package extauthz
+
+import (
+	"testing"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+)
+
+// TestAllLowerTokens: the one-lookup fast path is taken only for keys of
+// visible ASCII without upper case, each bound taken exactly.
+func TestAllLowerTokens(t *testing.T) {
+	tests := []struct {
+		key  string
+		want bool
+	}{
+		{"authorization", true},
+		{"x-api-key", true},
+		{"!", true},              // 0x21, the first visible byte
+		{"~", true},              // 0x7e, the last
+		{"@", true}, {"[", true}, // either side of A-Z
+		{"", true},
+		{" ", false},
+		{"x api", false},
+		{"\x1f", false},
+		{"\x7f", false},
+		{"\x80", false},
+		{"x-api-\u212aey", false}, // KELVIN SIGN folds to k
+		{"A", false}, {"Z", false}, {"Authorization", false},
+	}
+	for _, tt := range tests {
+		if got := allLowerTokens(map[string]string{"x-ok": "", tt.key: ""}); got != tt.want {
+			t.Errorf("allLowerTokens(%q) = %v, want %v", tt.key, got, tt.want)
+		}
+	}
+}
+
+// TestHeaderValueForms: a header_map entry is read from raw_value when it
+// has one and from value otherwise (Envoy fills one or the other).
+func TestHeaderValueForms(t *testing.T) {
+	tests := []struct {
+		name      string
+		hv        *corev3.HeaderValue
+		want      string
+		wantCount int
+	}{
+		{"value only", &corev3.HeaderValue{Key: "authorization", Value: "Bearer v"}, "Bearer v", 1},
+		{"raw_value only", &corev3.HeaderValue{Key: "authorization", RawValue: []byte("Bearer r")}, "Bearer r", 1},
+		{"both: raw_value wins", &corev3.HeaderValue{Key: "authorization", Value: "Bearer v", RawValue: []byte("Bearer r")}, "Bearer r", 1},
+		{"other key", &corev3.HeaderValue{Key: "x-other", Value: "v"}, "", 0},
+	}
+	for _, tt := range tests {
+		hs := &requestHeaders{raw: []*corev3.HeaderValue{tt.hv}}
+		if got, n := hs.Get("authorization"); got != tt.want || n != tt.wantCount {
+			t.Errorf("%s: Get = %q, %d; want %q, %d", tt.name, got, n, tt.want, tt.wantCount)
+		}
+		if all := hs.All("authorization"); len(all) != tt.wantCount || (tt.wantCount > 0 && all[0] != tt.want) {
+			t.Errorf("%s: All = %q, want %d of %q", tt.name, all, tt.wantCount, tt.want)
+		}
+	}
+}
