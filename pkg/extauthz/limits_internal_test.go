@@ -9,6 +9,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/authz"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
 )
 
@@ -74,7 +75,7 @@ func TestLimitsExceededBoundaries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := l.exceeded(tt.req)
+			d, _ := l.exceeded(tt.req)
 			if got := d != nil; got != tt.over {
 				t.Fatalf("exceeded = %+v, want over the limit %v", d, tt.over)
 			}
@@ -102,10 +103,11 @@ func TestLimitsDefaults(t *testing.T) {
 	}
 }
 
-// TestDeadline: a stream stamped by TapArrival is bounded by its arrival
-// plus the timeout once decoding took longer than decodeSlack, and denied
-// when that bound has passed; without a stamp or a positive timeout the
-// context is left alone.
+// TestDeadline: a stream stamped by TapArrival carries its arrival plus
+// the timeout as the check's deadline (for a key fetch to arm; no timer
+// here) once decoding took longer than decodeSlack, and is denied when
+// that bound has passed; without a stamp or a positive timeout the context
+// is left alone.
 func TestDeadline(t *testing.T) {
 	bg := context.Background()
 	arrived := func(ago time.Duration) context.Context {
@@ -115,7 +117,7 @@ func TestDeadline(t *testing.T) {
 		name      string
 		ctx       context.Context
 		timeout   time.Duration
-		bound     bool // a new context with a deadline
+		bound     bool // the context carries a check deadline
 		deny      bool
 		unchanged bool
 	}{
@@ -128,10 +130,7 @@ func TestDeadline(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ctx, cancel, d := deadline(tt.ctx, tt.timeout)
-			if cancel != nil {
-				defer cancel()
-			}
+			ctx, d := deadline(tt.ctx, tt.timeout)
 			if got := d != nil; got != tt.deny {
 				t.Fatalf("denial %+v, want one: %v", d, tt.deny)
 			}
@@ -141,13 +140,17 @@ func TestDeadline(t *testing.T) {
 			if (ctx == tt.ctx) != tt.unchanged {
 				t.Errorf("context unchanged = %v, want %v", ctx == tt.ctx, tt.unchanged)
 			}
-			if (cancel != nil) != tt.bound {
-				t.Errorf("cancel returned = %v, want %v", cancel != nil, tt.bound)
+			if _, ok := ctx.Deadline(); ok {
+				t.Error("the context got a deadline (a timer); only a key fetch may arm one")
+			}
+			dl, ok := authz.CheckDeadline(ctx)
+			if ok != tt.bound {
+				t.Fatalf("check deadline set = %v, want %v", ok, tt.bound)
 			}
 			if tt.bound {
 				from := tt.ctx.Value(arrivalKey{}).(time.Time)
-				if dl, ok := ctx.Deadline(); !ok || !dl.Equal(from.Add(tt.timeout)) {
-					t.Errorf("deadline %v (%v), want arrival plus timeout %v", dl, ok, from.Add(tt.timeout))
+				if !dl.Equal(from.Add(tt.timeout)) {
+					t.Errorf("check deadline %v, want arrival plus timeout %v", dl, from.Add(tt.timeout))
 				}
 			}
 		})

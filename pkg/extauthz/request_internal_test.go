@@ -6,9 +6,10 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 )
 
-// TestAllLowerTokens: the one-lookup fast path is taken only for keys of
-// visible ASCII without upper case, each bound taken exactly.
-func TestAllLowerTokens(t *testing.T) {
+// TestLowerTokens: the one-lookup fast path is taken only when every key
+// is of visible ASCII without upper case (each bound taken exactly) and no
+// header_map is sent; Limits.exceeded finds it out on its walk.
+func TestLowerTokens(t *testing.T) {
 	tests := []struct {
 		key  string
 		want bool
@@ -27,9 +28,18 @@ func TestAllLowerTokens(t *testing.T) {
 		{"x-api-\u212aey", false}, // KELVIN SIGN folds to k
 		{"A", false}, {"Z", false}, {"Authorization", false},
 	}
+	l := Limits{}.withDefaults()
 	for _, tt := range tests {
-		if got := allLowerTokens(map[string]string{"x-ok": "", tt.key: ""}); got != tt.want {
-			t.Errorf("allLowerTokens(%q) = %v, want %v", tt.key, got, tt.want)
+		if got := lowerToken(tt.key); got != tt.want {
+			t.Errorf("lowerToken(%q) = %v, want %v", tt.key, got, tt.want)
+		}
+		req := limitRequest("GET", "h", "/", map[string]string{"x-ok": "", tt.key: ""})
+		if _, got := l.exceeded(req); got != tt.want {
+			t.Errorf("exceeded: lower = %v for key %q, want %v", got, tt.key, tt.want)
+		}
+		withRaw := limitRequest("GET", "h", "/", map[string]string{"x-ok": "", tt.key: ""}, [3]string{"x", "v", ""})
+		if _, got := l.exceeded(withRaw); got {
+			t.Errorf("exceeded: lower with a header_map for key %q", tt.key)
 		}
 	}
 }
