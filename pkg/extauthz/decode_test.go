@@ -110,6 +110,9 @@ func TestDecodeCheckRequestAgreesWithProto(t *testing.T) {
 		{"a group among unknown fields", append(
 			protowire.AppendTag(protowire.AppendTag(nil, 9, protowire.StartGroupType), 9, protowire.EndGroupType),
 			httpReq(field(nil, 4, []byte("/g")))...)},
+		{"the largest field number is an unknown field", append(
+			protowire.AppendVarint(protowire.AppendTag(nil, protowire.MaxValidNumber, protowire.VarintType), 1),
+			httpReq(field(nil, 4, []byte("/max")))...)},
 		{"fixed32 and fixed64 unknown fields", append(
 			protowire.AppendFixed64(protowire.AppendTag(protowire.AppendFixed32(protowire.AppendTag(nil, 7, protowire.Fixed32Type), 1), 8, protowire.Fixed64Type), 2),
 			httpReq(field(nil, 5, []byte("h")))...)},
