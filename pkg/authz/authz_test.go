@@ -472,6 +472,8 @@ func TestMethodOverride(t *testing.T) {
 		{"override lower case, both allowed", "DELETE", "/pets/7", headers{"x-method-override": {"get"}, "authorization": {"Bearer " + access}}, reason.Allowed, "pet", true},
 		{"query override", "DELETE", "/pets/7?_method=GET", headers{"authorization": {"Bearer " + access}}, reason.Allowed, "pet", true},
 		{"override names an unserved method", "GET", "/pets/7", headers{"x-http-method": {"PUT"}, "authorization": {"Bearer " + access}}, reason.RouteNotFound, "", false},
+		{"query override first names an unserved method", "GET", "/pets/7?_method=PUT", headers{"authorization": {"Bearer " + access}}, reason.RouteNotFound, "", false},
+		{"query override later names an unserved method", "GET", "/pets/7?a=1&_method=PUT", headers{"authorization": {"Bearer " + access}}, reason.RouteNotFound, "", false},
 		{"HEAD on a GET route needs its token", "HEAD", "/pets", headers{}, reason.TokenMissing, "list-pets", false},
 	}
 	for _, tt := range tests {
