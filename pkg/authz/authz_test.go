@@ -492,6 +492,25 @@ func TestMethodOverride(t *testing.T) {
 			if sub != tt.setsSub {
 				t.Errorf("x-user-sub set = %v, want %v (headers %v)", sub, tt.setsSub, d.SetHeaders)
 			}
+			if d.Allowed {
+				// Every header either method's decision strips is
+				// stripped (or set): a claim header the client sent must
+				// not survive because the merge dropped its removal.
+				plain := headers{"authorization": tt.headers["authorization"]}
+				path, _, _ := strings.Cut(tt.path, "?")
+				for _, m := range []string{tt.method, "GET"} {
+					one := f.az.Decide(ctx, f.snap, &authz.Request{Method: m, Path: path, Headers: plain})
+					for _, name := range one.RemoveHeaders {
+						set := slices.ContainsFunc(d.SetHeaders, func(h authz.Header) bool { return h.Name == name })
+						if !set && !slices.Contains(d.RemoveHeaders, name) {
+							t.Errorf("%s alone removes %s; the merged decision neither removes nor sets it (removes %v)", m, name, d.RemoveHeaders)
+						}
+					}
+				}
+				if len(d.RemoveHeaders) < 2 {
+					t.Errorf("removes %v: the case needs two or more headers to strip", d.RemoveHeaders)
+				}
+			}
 		})
 	}
 }
