@@ -54,11 +54,20 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 	return mem.BufferSlice{mem.NewBuffer(buf, pool)}, nil
 }
 
-func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
+func (c codec) Unmarshal(data mem.BufferSlice, v any) (err error) {
 	req, ok := v.(*authv3.CheckRequest)
 	if !ok {
 		return c.std.Unmarshal(data, v)
 	}
+	// The decoder is fuzzed against proto.Unmarshal, but it runs before
+	// Check's own recover: a panic here must refuse the one request (a
+	// gRPC error, which Envoy answers per failure_mode_allow, false in
+	// every shipped config), not take down the replica.
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("decode CheckRequest: panic: %v", p)
+		}
+	}()
 	// The decoder copies what it keeps, so the buffers may be freed after.
 	if len(data) == 1 {
 		return extauthz.DecodeCheckRequest(data[0].ReadOnlyData(), req)
