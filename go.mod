@@ -3,6 +3,7 @@ module github.com/cognito-extauthz/cognito-extauthz
 go 1.26.7
 
 require (
+	filippo.io/bigmod v0.1.0
 	github.com/envoyproxy/go-control-plane/envoy v1.40.0
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/lestrrat-go/jwx/v3 v3.4.0

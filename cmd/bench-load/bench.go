@@ -110,6 +110,11 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 		return err
 	}
 
+	if c.profileDir != "" {
+		if err := os.MkdirAll(c.profileDir, 0o755); err != nil {
+			return fmt.Errorf("profile directory: %w", err)
+		}
+	}
 	noop, err := startNoop(ctx, c.profileDir != "")
 	if err != nil {
 		return err

@@ -165,7 +165,12 @@ func admitKey(m map[string]json.RawMessage) (*Key, string) {
 	if err := CheckKey(pub); err != nil {
 		return nil, err.Error()
 	}
-	return &Key{Kid: kid, Alg: alg, Public: pub}, ""
+	key, err := NewKey(kid, alg, pub)
+	if err != nil {
+		// CheckKey admits nothing rsapkcs1 refuses; kept closed regardless.
+		return nil, ruleModulus
+	}
+	return key, ""
 }
 
 // exponent returns the JWK's e, or 0 when it is missing, malformed or too

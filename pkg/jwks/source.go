@@ -3,8 +3,11 @@
 package jwks
 
 import (
+	"crypto"
 	"crypto/rsa"
 	"errors"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/rsapkcs1"
 )
 
 // Source names where one user pool's verification keys come from. Exactly
@@ -33,6 +36,36 @@ type Key struct {
 	Kid    string
 	Alg    string // the JWK's alg, "" when the JWK had none
 	Public *rsa.PublicKey
+
+	// pkcs1 is Public prepared for RS256/384/512 verification, made once
+	// when the set is parsed; nil for a Key built as a literal.
+	pkcs1 *rsapkcs1.PublicKey
+}
+
+// NewKey returns the Key for pub, prepared for VerifyPKCS1v15. It does not
+// apply CheckKey.
+func NewKey(kid, alg string, pub *rsa.PublicKey) (*Key, error) {
+	p, err := rsapkcs1.New(pub)
+	if err != nil {
+		return nil, err
+	}
+	return &Key{Kid: kid, Alg: alg, Public: pub, pkcs1: p}, nil
+}
+
+// VerifyPKCS1v15 reports whether sig is the key's RSASSA-PKCS1-v1_5
+// signature of hashed, a digest made with h (SHA-256, SHA-384 or SHA-512):
+// JWS RS256, RS384 and RS512. A Key from NewKey or a parsed set keeps the
+// modulus's precomputation, which crypto/rsa would redo on every call; any
+// other Key prepares Public each time.
+func (k *Key) VerifyPKCS1v15(h crypto.Hash, hashed, sig []byte) error {
+	p := k.pkcs1
+	if p == nil {
+		var err error
+		if p, err = rsapkcs1.New(k.Public); err != nil {
+			return err
+		}
+	}
+	return p.Verify(h, hashed, sig)
 }
 
 // Errors returned by lookups. Callers map them to reason codes.

@@ -118,9 +118,19 @@ func (f *fakeKeys) Calls() int {
 // B's JWKS holds key b under the same kid.
 func newWorld(tb testing.TB) *fakeKeys {
 	return &fakeKeys{sets: map[jwks.Source]map[string]*jwks.Key{
-		srcA: {kidA: {Kid: kidA, Alg: "RS256", Public: &testKey(tb, "a").PublicKey}},
-		srcB: {kidA: {Kid: kidA, Alg: "RS256", Public: &testKey(tb, "b").PublicKey}},
+		srcA: {kidA: prepKey(tb, kidA, "RS256", testKey(tb, "a"))},
+		srcB: {kidA: prepKey(tb, kidA, "RS256", testKey(tb, "b"))},
 	}}
+}
+
+// prepKey is the key as a parsed JWKS holds it: prepared for RS256/384/512.
+func prepKey(tb testing.TB, kid, alg string, priv *rsa.PrivateKey) *jwks.Key {
+	tb.Helper()
+	k, err := jwks.NewKey(kid, alg, &priv.PublicKey)
+	if err != nil {
+		tb.Fatalf("jwks.NewKey: %v", err)
+	}
+	return k
 }
 
 // configA accepts pool A in both issuer forms.
