@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // maxJSONDepth bounds the nesting of objects and arrays in a header or
@@ -41,7 +42,19 @@ func (e *jsonError) Error() string { return fmt.Sprintf("json: %s at offset %d",
 // value. They keep that copy alive while any of them is; Claims.Compact,
 // which the token cache stores, copies what it keeps.
 func parseObject(data []byte) (map[string]any, error) {
-	p := parser{data: data, src: string(data)}
+	return parseWith(data, string(data))
+}
+
+// parseOwnedObject is parseObject without the up-front copy: the strings
+// it returns are cut from data itself, so data must never change while any
+// of them lives. Verify passes the buffer decodeSegments made for this
+// token alone, which nothing writes after decoding.
+func parseOwnedObject(data []byte) (map[string]any, error) {
+	return parseWith(data, unsafe.String(unsafe.SliceData(data), len(data)))
+}
+
+func parseWith(data []byte, src string) (map[string]any, error) {
+	p := parser{data: data, src: src}
 	p.skipSpace()
 	if p.pos >= len(p.data) || p.data[p.pos] != '{' {
 		return nil, p.fail("not an object")
@@ -149,9 +162,6 @@ func (p *parser) object() (map[string]any, error) {
 		if err != nil {
 			return nil, err
 		}
-		if _, dup := m[name]; dup {
-			return nil, &jsonError{what: "duplicate member name", off: at}
-		}
 		p.skipSpace()
 		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
 			return nil, p.fail("expected ':'")
@@ -161,7 +171,13 @@ func (p *parser) object() (map[string]any, error) {
 		if err != nil {
 			return nil, err
 		}
+		// A name already present leaves the map's size unchanged: one
+		// hash of the name instead of a lookup and then an insert.
+		before := len(m)
 		m[name] = v
+		if len(m) == before {
+			return nil, &jsonError{what: "duplicate member name", off: at}
+		}
 		p.skipSpace()
 		if p.pos >= len(p.data) {
 			return nil, p.fail("unexpected end")

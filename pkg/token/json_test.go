@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -132,6 +133,12 @@ func FuzzParseObject(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		got, err := parseObject(data)
+		// The no-copy variant Verify uses gives the same result, on a
+		// buffer of its own as Verify's is.
+		owned, ownedErr := parseOwnedObject(bytes.Clone(data))
+		if !reflect.DeepEqual(got, owned) || fmt.Sprint(err) != fmt.Sprint(ownedErr) {
+			t.Fatalf("parseOwnedObject differs: %#v, %v against %#v, %v", owned, ownedErr, got, err)
+		}
 		std, stdErr := stdDecode(data)
 		if err == nil {
 			if stdErr != nil {

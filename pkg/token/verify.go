@@ -129,7 +129,7 @@ func (v *Verifier) Verify(ctx context.Context, cfg *Config, raw string) (*Claims
 
 	// Step 2: payload JSON and the issuer, before any key lookup, so an
 	// attacker-chosen iss never causes I/O.
-	claims, err := parseObject(payJSON)
+	claims, err := parseOwnedObject(payJSON)
 	if err != nil {
 		return nil, reason.Wrap(reason.TokenMalformed, "payload", err)
 	}
@@ -282,7 +282,7 @@ func algAllowed(allowed []string, name string) bool {
 // checkHeader runs step 1: the JOSE header names an allowed RSA algorithm
 // and a kid, and nothing that would change how the token is verified.
 func checkHeader(cfg *Config, hdrJSON []byte) (algName, kid string, err error) {
-	hdr, err := parseObject(hdrJSON)
+	hdr, err := parseOwnedObject(hdrJSON)
 	if err != nil {
 		return "", "", reason.Wrap(reason.TokenMalformed, "header", err)
 	}
