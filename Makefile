@@ -82,7 +82,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 # times each mutant against its coverage run, so that run is forced past the
 # test cache (-count=1): a cached one takes well under a second, and every
 # mutant then "times out". MUTATE_TIMEOUT multiplies that measured time.
-MUTATE_PKGS ?= ./pkg/token ./pkg/authz ./pkg/policy ./pkg/extauthz
+MUTATE_PKGS ?= ./pkg/token ./pkg/authz ./pkg/policy ./pkg/extauthz ./internal/rsapkcs1
 MUTATE_WORKERS ?= 1
 MUTATE_THRESHOLD ?= 90
 MUTATE_TIMEOUT ?= 6

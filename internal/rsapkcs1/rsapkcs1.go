@@ -52,14 +52,16 @@ type PublicKey struct {
 // with: a modulus that is not odd or under 1024 bits, an exponent under 2,
 // even, or over 2^31-1.
 func New(pub *rsa.PublicKey) (*PublicKey, error) {
-	switch {
-	case pub == nil || pub.N == nil:
+	if pub == nil || pub.N == nil {
 		return nil, errors.New("rsapkcs1: no key")
-	case pub.N.Sign() <= 0 || pub.N.Bit(0) == 0:
+	}
+	if pub.N.Sign() != 1 || pub.N.Bit(0) == 0 {
 		return nil, errors.New("rsapkcs1: modulus is not positive and odd")
-	case pub.N.BitLen() < 1024:
-		return nil, fmt.Errorf("rsapkcs1: %d-bit modulus, under 1024 bits", pub.N.BitLen())
-	case pub.E < 2 || pub.E&1 == 0 || pub.E > 1<<31-1:
+	}
+	if bits := pub.N.BitLen(); bits < 1024 {
+		return nil, fmt.Errorf("rsapkcs1: %d-bit modulus, under 1024 bits", bits)
+	}
+	if pub.E < 3 || pub.E&1 == 0 || pub.E > 1<<31-1 {
 		return nil, fmt.Errorf("rsapkcs1: public exponent %d", pub.E)
 	}
 	n, err := bigmod.NewModulus(pub.N.Bytes())

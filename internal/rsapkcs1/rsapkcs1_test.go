@@ -254,22 +254,36 @@ func TestNewRefusesWeakKeys(t *testing.T) {
 		small = &rsa.PrivateKey{PublicKey: rsa.PublicKey{N: new(big.Int).Add(new(big.Int).Lsh(big.NewInt(1), 511), big.NewInt(1)), E: 65537}}
 	}
 	cases := map[string]*rsa.PublicKey{
-		"nil":                nil,
-		"no modulus":         {E: 65537},
-		"even modulus":       with(func(p *rsa.PublicKey) { p.N.SetBit(p.N, 0, 0) }),
-		"negative modulus":   with(func(p *rsa.PublicKey) { p.N.Neg(p.N) }),
-		"512-bit modulus":    &small.PublicKey,
-		"exponent 1":         with(func(p *rsa.PublicKey) { p.E = 1 }),
-		"even exponent":      with(func(p *rsa.PublicKey) { p.E = 65536 }),
-		"exponent over 2^31": with(func(p *rsa.PublicKey) { p.E = 1 << 31 }),
+		"nil":              nil,
+		"no modulus":       {E: 65537},
+		"even modulus":     with(func(p *rsa.PublicKey) { p.N.SetBit(p.N, 0, 0) }),
+		"negative modulus": with(func(p *rsa.PublicKey) { p.N.Neg(p.N) }),
+		"512-bit modulus":  &small.PublicKey,
+		"exponent 1":       with(func(p *rsa.PublicKey) { p.E = 1 }),
+		"even exponent":    with(func(p *rsa.PublicKey) { p.E = 65536 }),
+		"exponent 2^31":    with(func(p *rsa.PublicKey) { p.E = 1 << 31 }),
+		"exponent 2^31+1":  with(func(p *rsa.PublicKey) { p.E = 1<<31 + 1 }),
+		"zero modulus":     {N: new(big.Int), E: 65537},
 	}
 	for name, pub := range cases {
 		if _, err := rsapkcs1.New(pub); err == nil {
 			t.Errorf("%s: New accepted it", name)
 		}
 	}
-	if _, err := rsapkcs1.New(&good); err != nil {
-		t.Errorf("a 2048-bit key, e=65537: %v", err)
+	for name, pub := range map[string]*rsa.PublicKey{
+		"a 2048-bit key, e=65537": &good,
+		"e=3":                     with(func(p *rsa.PublicKey) { p.E = 3 }),
+		"e=2^31-1":                with(func(p *rsa.PublicKey) { p.E = 1<<31 - 1 }),
+		"a 1024-bit modulus":      &keyOf(t, 1024).PublicKey,
+	} {
+		if _, err := rsapkcs1.New(pub); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	// The smallest modulus refused: 1023 bits, odd.
+	n1023 := new(big.Int).Add(new(big.Int).Lsh(big.NewInt(1), 1022), big.NewInt(1))
+	if _, err := rsapkcs1.New(&rsa.PublicKey{N: n1023, E: 65537}); err == nil {
+		t.Error("a 1023-bit modulus: New accepted it")
 	}
 }
 
