@@ -17,18 +17,24 @@ import (
 //
 // Claims come in two forms. Verify returns the full form, every claim as
 // decoded. Compact returns the form a cache keeps: only the named claims,
-// already formatted, with every string in one allocation.
+// already formatted.
+//
+// Both keep their strings (sub, username, client, scopes, groups and, in
+// the compact form, the kept claims' values) in packed, one allocation
+// without pointers (see packing). A cache of compact Claims then holds
+// three objects per token, two of them pointer-free, and the collector,
+// which marks the whole cache on every cycle, follows a handful of
+// pointers per token instead of one per string.
 type Claims struct {
-	all map[string]any // nil in the compact form
-	// kept holds the compact form's retained claims, formatted; a claim
-	// that is absent, null or not formattable is not in it.
-	kept     []keptClaim
-	subject  string
-	username string
-	clientID string
-	scopes   []string
-	groups   []string
-	expiry   int64 // exp, Unix seconds
+	all    map[string]any // nil in the compact form
+	packed string
+	// keep names the compact form's kept claims: the authorizer's list,
+	// shared by every token it caches, never modified. nil in the full
+	// form.
+	keep    []string
+	expiry  int64 // exp, Unix seconds
+	nScopes uint32
+	nGroups uint32
 	// pool is the configured pool whose key verified the token, and
 	// issuer the index of the token's iss among its Issuers: the
 	// configuration's strings, referenced by every cached token rather
@@ -36,7 +42,18 @@ type Claims struct {
 	pool   *Pool
 	issuer uint8
 	use    tokenUse
+	// has says which of the scope and cognito:groups claims the token
+	// holds, so that an empty one reads as empty and an absent one as nil.
+	has present
 }
+
+// present holds the bits hasScope and hasGroups.
+type present uint8
+
+const (
+	hasScope present = 1 << iota
+	hasGroups
+)
 
 // tokenUse is the token_use claim, which Verify admits only as "id" or
 // "access".
@@ -60,34 +77,28 @@ func useOf(s string) tokenUse {
 
 const noIssuer = 255
 
-type keptClaim struct {
-	name, value string
-	kind        keptKind
-}
-
 // keptKind says what a kept claim was, so the compact form answers Scalar
 // and Present as the full one does.
 type keptKind uint8
 
 const (
-	keptScalar    keptKind = iota + 1 // a string, number or boolean
-	keptComposite                     // a list or object, formatted
-	keptUnusable                      // present, but Format refused it
+	keptAbsent    keptKind = iota // absent or null: not kept
+	keptScalar                    // a string, number or boolean
+	keptComposite                 // a list or object, formatted
+	keptUnusable                  // present, but Format refused it
 )
 
 // newClaims builds Claims from a payload that passed every check in Verify,
 // so the type assertions below cannot fail for present claims.
 func newClaims(all map[string]any, use, clientID string, pool *Pool, expiry time.Time, groups []string) *Claims {
 	c := &Claims{
-		all:      all,
-		use:      useOf(use),
-		clientID: clientID,
-		pool:     pool,
-		issuer:   noIssuer,
-		groups:   groups,
-		expiry:   expiry.Unix(),
+		all:    all,
+		use:    useOf(use),
+		pool:   pool,
+		issuer: noIssuer,
+		expiry: expiry.Unix(),
 	}
-	c.subject, _ = all["sub"].(string)
+	subject, _ := all["sub"].(string)
 	iss, _ := all["iss"].(string)
 	for i, configured := range pool.Issuers {
 		if iss == configured && i < noIssuer {
@@ -95,20 +106,25 @@ func newClaims(all map[string]any, use, clientID string, pool *Pool, expiry time
 			break
 		}
 	}
+	var username string
 	if use == "id" {
-		c.username, _ = all["cognito:username"].(string)
+		username, _ = all["cognito:username"].(string)
 	} else {
-		c.username, _ = all["username"].(string)
+		username, _ = all["username"].(string)
 	}
+	var scopes []string
 	if scope, ok := all["scope"].(string); ok {
-		// RFC 6749 section 3.3: scope tokens are delimited by spaces (0x20)
-		// only.
-		c.scopes = strings.FieldsFunc(scope, func(r rune) bool { return r == ' ' })
+		scopes = splitScope(scope)
+		c.has |= hasScope
 	}
+	if groups != nil {
+		c.has |= hasGroups
+	}
+	c.packed, c.nScopes, c.nGroups = packFixed(subject, username, clientID, scopes, groups, nil, nil)
 	return c
 }
 
-// TokenUse returns "id" or "access".
+// TokenUse returns// TokenUse returns "id" or "access".
 func (c *Claims) TokenUse() string {
 	switch c.use {
 	case useID:
@@ -120,15 +136,15 @@ func (c *Claims) TokenUse() string {
 }
 
 // Subject returns the sub claim, "" when absent.
-func (c *Claims) Subject() string { return c.subject }
+func (c *Claims) Subject() string { return c.part(partSubject) }
 
 // Username returns cognito:username for an ID token and username for an
 // access token, "" when absent.
-func (c *Claims) Username() string { return c.username }
+func (c *Claims) Username() string { return c.part(partUsername) }
 
 // ClientID returns the app client: aud for an ID token, client_id for an
 // access token; "" when that claim is absent or not a string.
-func (c *Claims) ClientID() string { return c.clientID }
+func (c *Claims) ClientID() string { return c.part(partClientID) }
 
 // Issuer returns the iss claim, which equals one of the issuing pool's
 // configured issuers.
@@ -148,29 +164,44 @@ func (c *Claims) Pool() string {
 }
 
 // Scopes returns the scope claim split on spaces, nil when absent.
-func (c *Claims) Scopes() []string { return slices.Clone(c.scopes) }
+func (c *Claims) Scopes() []string {
+	return c.parts(c.firstScope(), int(c.nScopes), c.has&hasScope != 0)
+}
 
 // NumScopes and Scope read the scopes without copying them, for the
 // per-request response.
-func (c *Claims) NumScopes() int { return len(c.scopes) }
+func (c *Claims) NumScopes() int { return int(c.nScopes) }
 
 // Scope returns the i-th scope, 0 <= i < NumScopes().
-func (c *Claims) Scope(i int) string { return c.scopes[i] }
+func (c *Claims) Scope(i int) string {
+	if i < 0 || i >= int(c.nScopes) {
+		panic("token: scope index out of range")
+	}
+	return c.part(c.firstScope() + i)
+}
 
 // Groups returns the cognito:groups claim, nil when absent.
-func (c *Claims) Groups() []string { return slices.Clone(c.groups) }
+func (c *Claims) Groups() []string {
+	return c.parts(c.firstGroup(), int(c.nGroups), c.has&hasGroups != 0)
+}
 
 // HasAnyScope reports whether the token grants at least one of want. It
 // does not copy, for the per-request route check.
-func (c *Claims) HasAnyScope(want []string) bool { return anyOf(want, c.scopes) }
+func (c *Claims) HasAnyScope(want []string) bool {
+	return c.anyOf(want, c.firstScope(), int(c.nScopes))
+}
 
 // InAnyGroup reports whether cognito:groups holds at least one of want.
-func (c *Claims) InAnyGroup(want []string) bool { return anyOf(want, c.groups) }
+func (c *Claims) InAnyGroup(want []string) bool {
+	return c.anyOf(want, c.firstGroup(), int(c.nGroups))
+}
 
-func anyOf(want, have []string) bool {
+func (c *Claims) anyOf(want []string, first, n int) bool {
 	for _, w := range want {
-		if slices.Contains(have, w) {
-			return true
+		for i := first; i < first+n; i++ {
+			if c.part(i) == w {
+				return true
+			}
 		}
 	}
 	return false
@@ -185,7 +216,7 @@ func (c *Claims) Expiry() time.Time { return time.Unix(c.expiry, 0) }
 // retained claim is its formatted string and any other claim is absent.
 func (c *Claims) Value(name string) (any, bool) {
 	if c.all == nil {
-		if v, ok := c.keptValue(name); ok {
+		if v, kind := c.kept(name); kind == keptScalar || kind == keptComposite {
 			return v, true
 		}
 		return nil, false
@@ -201,10 +232,13 @@ func (c *Claims) Value(name string) (any, bool) {
 // compact form, the retained claims as formatted strings.
 func (c *Claims) Map() map[string]any {
 	if c.all == nil {
-		m := make(map[string]any, len(c.kept))
-		for _, k := range c.kept {
-			if k.kind != keptUnusable {
-				m[k.name] = k.value
+		m := make(map[string]any, len(c.keep))
+		for j, name := range c.keep {
+			if _, seen := m[name]; seen {
+				continue
+			}
+			if k := c.keptKind(j); k == keptScalar || k == keptComposite {
+				m[name] = c.part(c.firstKept() + j)
 			}
 		}
 		return m
@@ -222,12 +256,8 @@ func (c *Claims) Map() map[string]any {
 // (["acme"] is not acme). ok is false otherwise.
 func (c *Claims) Scalar(name string) (string, bool) {
 	if c.all == nil {
-		for _, k := range c.kept {
-			if k.name == name {
-				return k.value, k.kind == keptScalar
-			}
-		}
-		return "", false
+		v, kind := c.kept(name)
+		return v, kind == keptScalar
 	}
 	switch c.all[name].(type) {
 	case string, json.Number, bool:
@@ -240,12 +270,8 @@ func (c *Claims) Scalar(name string) (string, bool) {
 // value, whether or not Format can render it.
 func (c *Claims) Present(name string) bool {
 	if c.all == nil {
-		for _, k := range c.kept {
-			if k.name == name {
-				return true
-			}
-		}
-		return false
+		_, kind := c.kept(name)
+		return kind != keptAbsent
 	}
 	return c.all[name] != nil
 }
@@ -262,7 +288,8 @@ func (c *Claims) Present(name string) bool {
 // attribute), so that a claim never splits or corrupts a header.
 func (c *Claims) Format(name string) (string, bool) {
 	if c.all == nil {
-		return c.keptValue(name)
+		v, kind := c.kept(name)
+		return v, kind == keptScalar || kind == keptComposite
 	}
 	v, ok := c.all[name]
 	if !ok || v == nil {

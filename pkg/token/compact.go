@@ -1,6 +1,7 @@
 package token
 
 import (
+	"encoding/binary"
 	"strings"
 	"unsafe"
 )
@@ -8,114 +9,162 @@ import (
 // Compact returns the form of c that a verified-token cache keeps: the
 // fixed claims (token_use, sub, username, client, issuer, pool, scope,
 // cognito:groups when keepGroups) and, of the others, only those named in
-// keep, stored as Format renders them. Every string lives in one
-// allocation. A decision that reads only kept claims gets the same answer
-// from c and from its compact form; any other claim reads as absent, so a
-// caller that forgets to keep one fails closed (a missing header, an
-// unmet claim requirement), never open. Compacting a compact Claims
-// returns it unchanged.
+// keep, stored as Format renders them. keep is retained, not copied: the
+// caller passes a list it never modifies (the authorizer's). A decision
+// that reads only kept claims gets the same answer from c and from its
+// compact form; any other claim reads as absent, so a caller that forgets
+// to keep one fails closed (a missing header, an unmet claim requirement),
+// never open. Compacting a compact Claims returns it unchanged.
 func (c *Claims) Compact(keep []string, keepGroups bool) *Claims {
 	if c.all == nil {
 		return c
 	}
-	scope, _ := c.all["scope"].(string)
-	kept := make([]keptClaim, 0, len(keep))
-	for _, name := range keep {
+	values := make([]string, len(keep))
+	kinds := make([]keptKind, len(keep))
+	for j, name := range keep {
 		raw := c.all[name]
 		if raw == nil {
-			continue
+			continue // absent or null
 		}
-		kind := keptScalar
+		kinds[j] = keptScalar
 		switch raw.(type) {
 		case []any, map[string]any:
-			kind = keptComposite
+			kinds[j] = keptComposite
 		}
 		v, ok := c.Format(name)
 		if !ok {
-			kind, v = keptUnusable, ""
+			kinds[j], v = keptUnusable, ""
 		}
-		kept = append(kept, keptClaim{name: name, value: v, kind: kind})
+		values[j] = v
 	}
-	var groups []string
-	if keepGroups {
-		groups = c.groups
-	}
-
-	var p packer
-	p.grow(len(c.subject)+len(c.username)+len(c.clientID)+len(scope), kept, groups)
-	sub, user, client, sc := p.add(c.subject), p.add(c.username), p.add(c.clientID), p.add(scope)
-	values := make([]int, len(kept))
-	for i, k := range kept {
-		switch k.value {
-		case c.subject: // sub passed as a header is stored once
-			values[i] = sub
-		case c.username:
-			values[i] = user
-		case c.clientID:
-			values[i] = client
-		default:
-			values[i] = p.add(k.value)
-		}
-	}
-	first := len(p.spans)
-	for _, g := range groups {
-		p.add(g)
-	}
-	p.done()
-
 	out := &Claims{
-		use:      c.use,
-		subject:  p.get(sub),
-		username: p.get(user),
-		clientID: p.get(client),
+		keep:   keep,
+		expiry: c.expiry,
 		// The issuer and pool id are the configuration's: referenced.
 		pool:   c.pool,
 		issuer: c.issuer,
-		expiry: c.expiry,
-		kept:   kept,
-		scopes: splitScope(p.get(sc)),
+		use:    c.use,
+		has:    c.has &^ hasGroups,
 	}
-	for i := range kept {
-		kept[i].value = p.get(values[i])
+	var groups []string
+	if keepGroups {
+		groups = c.Groups()
+		out.has |= c.has & hasGroups
 	}
-	if len(groups) > 0 {
-		out.groups = make([]string, len(groups))
-		for i := range groups {
-			out.groups[i] = p.get(first + i)
+	out.packed, out.nScopes, out.nGroups = packFixed(c.Subject(), c.Username(), c.ClientID(), c.Scopes(), groups, values, kinds)
+	return out
+}
+
+// The strings of a Claims, by index in packed: sub, username and client,
+// then the scopes, then the groups, then (compact form) one formatted
+// value per name in keep.
+const (
+	partSubject = iota
+	partUsername
+	partClientID
+	fixedParts
+)
+
+// packFixed lays out a Claims' strings in one pointer-free allocation:
+//
+//	end[0] .. end[n-1]   little-endian uint32: where string i ends in data
+//	kind[0] .. kind[k-1] the keptKind of each kept value
+//	data                 the n strings end to end
+//
+// where n = 3 + scopes + groups + k. Reading string i is two loads and a
+// slice of packed: no allocation on the per-request path.
+func packFixed(subject, username, clientID string, scopes, groups, values []string, kinds []keptKind) (packed string, nScopes, nGroups uint32) {
+	n := fixedParts + len(scopes) + len(groups) + len(values)
+	size := len(subject) + len(username) + len(clientID)
+	for _, list := range [...][]string{scopes, groups, values} {
+		for _, s := range list {
+			size += len(s)
 		}
+	}
+	head := 4*n + len(kinds)
+	buf := make([]byte, head+size)
+	for j, k := range kinds {
+		buf[4*n+j] = byte(k)
+	}
+	i, end := 0, 0
+	add := func(s string) {
+		copy(buf[head+end:], s)
+		end += len(s)
+		binary.LittleEndian.PutUint32(buf[4*i:], uint32(end))
+		i++
+	}
+	add(subject)
+	add(username)
+	add(clientID)
+	for _, list := range [...][]string{scopes, groups, values} {
+		for _, s := range list {
+			add(s)
+		}
+	}
+	// buf is never written again: the string shares its bytes.
+	return unsafe.String(unsafe.SliceData(buf), len(buf)), uint32(len(scopes)), uint32(len(groups))
+}
+
+// numParts is n of packFixed's layout.
+func (c *Claims) numParts() int {
+	return fixedParts + int(c.nScopes) + int(c.nGroups) + len(c.keep)
+}
+
+func (c *Claims) firstScope() int { return fixedParts }
+func (c *Claims) firstGroup() int { return fixedParts + int(c.nScopes) }
+func (c *Claims) firstKept() int  { return fixedParts + int(c.nScopes) + int(c.nGroups) }
+
+// end returns where string i ends in the data of packed.
+func (c *Claims) end(i int) int {
+	p := c.packed[4*i : 4*i+4]
+	return int(uint32(p[0]) | uint32(p[1])<<8 | uint32(p[2])<<16 | uint32(p[3])<<24)
+}
+
+// part returns string i of packed, a substring of it.
+func (c *Claims) part(i int) string {
+	if c.packed == "" {
+		return "" // a zero Claims
+	}
+	data := 4*c.numParts() + len(c.keep)
+	from := 0
+	if i > 0 {
+		from = c.end(i - 1)
+	}
+	return c.packed[data+from : data+c.end(i)]
+}
+
+// parts returns n strings of packed from first on: nil when the claim
+// they come from is absent, empty when it is present and empty.
+func (c *Claims) parts(first, n int, present bool) []string {
+	if !present {
+		return nil
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = c.part(first + i)
 	}
 	return out
 }
 
-// packer lays strings end to end in one allocation and hands out
-// substrings of it.
-type packer struct {
-	b     strings.Builder
-	spans [][2]int
-	buf   string
+// keptKind returns the kind of the j-th kept value (compact form).
+func (c *Claims) keptKind(j int) keptKind {
+	return keptKind(c.packed[4*c.numParts()+j])
 }
 
-func (p *packer) grow(n int, kept []keptClaim, groups []string) {
-	for _, k := range kept {
-		n += len(k.value) // an upper bound: values equal to a fixed claim share it
+// kept returns the formatted value and kind of the first kept claim named
+// name; keptAbsent when keep does not name it or the token lacked it.
+func (c *Claims) kept(name string) (string, keptKind) {
+	for j, k := range c.keep {
+		if k == name {
+			kind := c.keptKind(j)
+			if kind == keptAbsent || kind == keptUnusable {
+				return "", kind
+			}
+			return c.part(c.firstKept() + j), kind
+		}
 	}
-	for _, g := range groups {
-		n += len(g)
-	}
-	p.b.Grow(n)
-	p.spans = make([][2]int, 0, 4+len(kept)+len(groups))
+	return "", keptAbsent
 }
-
-func (p *packer) add(s string) int {
-	from := p.b.Len()
-	p.b.WriteString(s)
-	p.spans = append(p.spans, [2]int{from, p.b.Len()})
-	return len(p.spans) - 1
-}
-
-func (p *packer) done() { p.buf = p.b.String() }
-
-func (p *packer) get(i int) string { return p.buf[p.spans[i][0]:p.spans[i][1]] }
 
 // splitScope splits a scope claim on spaces (0x20) only (RFC 6749 section
 // 3.3); the parts are substrings of scope.
@@ -123,33 +172,14 @@ func splitScope(scope string) []string {
 	return strings.FieldsFunc(scope, func(r rune) bool { return r == ' ' })
 }
 
-func (c *Claims) keptValue(name string) (string, bool) {
-	for _, k := range c.kept {
-		if k.name == name {
-			return k.value, k.kind != keptUnusable
-		}
-	}
-	return "", false
-}
-
 // Size estimates the heap bytes a compact Claims occupies. It errs high:
-// the figure is what a cache counts against its byte bound.
+// the figure is what a cache counts against its byte bound. The kept
+// claims' names and the pool are the configuration's, shared by every
+// entry, and not counted.
 func (c *Claims) Size() int {
 	const header = int(unsafe.Sizeof(Claims{}))
-	n := header + len(c.subject) + len(c.username) + len(c.clientID)
-	n += cap(c.kept) * int(unsafe.Sizeof(keptClaim{}))
-	for _, k := range c.kept {
-		n += len(k.value)
-	}
-	n += cap(c.scopes) * int(unsafe.Sizeof(""))
-	for _, s := range c.scopes {
-		n += len(s) + 1
-	}
-	n += cap(c.groups) * int(unsafe.Sizeof(""))
-	for _, g := range c.groups {
-		n += len(g)
-	}
+	n := header + len(c.packed)
 	// Allocations are rounded up to size classes: at most 1/8 more for
-	// these sizes, plus a few bytes each for the three or four of them.
+	// these sizes, plus a few bytes each for the two of them.
 	return n + n/8 + 32
 }
