@@ -48,8 +48,9 @@ type node[V any] struct {
 	prev, next *node[V]
 }
 
-// EntryOverhead is what the cache itself spends per entry, whatever the
-// value: the list node (key, value, expiry, size, links: 80 bytes) and its
+// EntryOverhead is what the cache itself spends per entry beside the value
+// (whose size the caller gives Put, including any part of it held in the
+// node): the list node (key, expiry, size, links: 72 bytes) and its
 // share of the shard's map (an 8-byte slot key and a pointer, a control
 // byte, spare capacity at the map's load factor: 20 to 40 bytes). It is
 // counted against the byte bound with each entry's own size;
@@ -88,23 +89,34 @@ func slot(k Key) uint64 { return binary.LittleEndian.Uint64(k[8:16]) }
 // Get returns the value stored under k if it has not expired at now.
 // An expired entry is removed.
 func (c *Cache[V]) Get(k Key, now time.Time) (V, bool) {
+	if v := c.Lookup(k, now); v != nil {
+		return *v, true
+	}
 	var zero V
+	return zero, false
+}
+
+// Lookup is Get returning the stored value in place, nil on a miss. The
+// value is never written after Put (an entry is replaced, not updated), so
+// the pointer stays valid and unchanged after the entry is evicted. A
+// cache of struct values is then one allocation per entry, not two.
+func (c *Cache[V]) Lookup(k Key, now time.Time) *V {
 	if c == nil {
-		return zero, false
+		return nil
 	}
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n, ok := s.items[slot(k)]
 	if !ok || n.key != k {
-		return zero, false
+		return nil
 	}
 	if now.UnixNano() >= n.expires {
 		s.remove(n)
-		return zero, false
+		return nil
 	}
 	s.moveToFront(n)
-	return n.value, true
+	return &n.value
 }
 
 // Put stores v, which occupies size bytes of memory (the caller's estimate,

@@ -306,3 +306,33 @@ func TestEntryOverheadCoversHeap(t *testing.T) {
 		t.Logf("%d entries: %d heap bytes each", c.Len(), per)
 	}
 }
+
+// TestLookupValueOutlivesEntry: a value read in place is never written
+// again, whether the entry is replaced, evicted or expires, so a check
+// that holds it reads what was stored.
+func TestLookupValueOutlivesEntry(t *testing.T) {
+	type claims struct{ sub, group string }
+	c := New[claims](shardCount, 0) // one entry per shard
+	c.Put(key(1), claims{"alice", "admins"}, 0, t0.Add(time.Minute), t0)
+	held := c.Lookup(key(1), t0)
+	if held == nil || *held != (claims{"alice", "admins"}) {
+		t.Fatalf("Lookup = %v", held)
+	}
+	c.Put(key(1), claims{"bob", "users"}, 0, t0.Add(time.Minute), t0) // replaced
+	if got := c.Lookup(key(1), t0); got == nil || got.sub != "bob" {
+		t.Fatalf("after replacement, Lookup = %v", got)
+	}
+	for i := 2; i < 200; i++ { // evicts everything
+		c.Put(key(i), claims{"x", "y"}, 0, t0.Add(time.Minute), t0)
+	}
+	if c.Lookup(key(1), t0.Add(2*time.Minute)) != nil {
+		t.Fatal("an expired or evicted entry was found")
+	}
+	if *held != (claims{"alice", "admins"}) {
+		t.Fatalf("the value held from the first entry changed to %v", *held)
+	}
+	var nilCache *Cache[claims]
+	if nilCache.Lookup(key(1), t0) != nil {
+		t.Fatal("a nil cache found a value")
+	}
+}
