@@ -63,7 +63,7 @@ e2e: e2e-deps ## run only the end-to-end tests
 
 .PHONY: bench
 bench: ## in-process benchmarks of the hot path (see BENCHMARKS.md)
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./pkg/extauthz/ ./pkg/httpauthz/ ./pkg/token/ ./pkg/policy/ ./internal/tokencache/ ./pkg/jwks/
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./pkg/extauthz/ ./pkg/httpauthz/ ./pkg/token/ ./pkg/policy/ ./internal/tokencache/ ./pkg/jwks/ ./internal/rsapkcs1/
 
 .PHONY: bench-load
 bench-load: build ## load benchmark: extauthz vs a no-op ext_authz server, same gRPC client (see BENCHMARKS.md)
