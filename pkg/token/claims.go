@@ -147,11 +147,13 @@ func (c *Claims) Username() string { return c.part(partUsername) }
 func (c *Claims) ClientID() string { return c.part(partClientID) }
 
 // Issuer returns the iss claim, which equals one of the issuing pool's
-// configured issuers.
+// configured issuers; "" for the 256th and later of a pool's issuers,
+// which the index cannot hold (policy pools have one or two).
 func (c *Claims) Issuer() string {
-	if c.pool == nil || int(c.issuer) >= len(c.pool.Issuers) {
+	if c.pool == nil || c.issuer == noIssuer {
 		return ""
 	}
+	// newClaims sets issuer only to an index of pool.Issuers.
 	return c.pool.Issuers[c.issuer]
 }
 

@@ -1,6 +1,7 @@
 package token
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -23,6 +24,33 @@ func TestHasAnyScopeInAnyGroup(t *testing.T) {
 	for _, tt := range tests {
 		if tt.got != tt.want {
 			t.Errorf("%s: got %v, want %v", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+// TestIssuerBeyondTheIndex: a Claims stores its issuer as an index below
+// 255 into the pool's issuers; a pool with 255 or more, or an iss that is
+// none of them, reads as "" rather than indexing past the list.
+func TestIssuerBeyondTheIndex(t *testing.T) {
+	issuers := make([]string, 256)
+	for i := range issuers {
+		issuers[i] = fmt.Sprintf("https://issuer-%d", i)
+	}
+	for _, tc := range []struct {
+		name    string
+		issuers []string
+		iss     string
+		want    string
+	}{
+		{"first", issuers[:255], issuers[0], issuers[0]},
+		{"last that fits the index", issuers[:255], issuers[254], issuers[254]},
+		{"not among 255", issuers[:255], "https://other", ""},
+		{"256th of 256", issuers, issuers[255], ""},
+	} {
+		pool := &Pool{ID: "p", Issuers: tc.issuers}
+		c := newClaims(map[string]any{"iss": tc.iss}, "access", "c", pool, time.Time{}, nil)
+		if got := c.Issuer(); got != tc.want {
+			t.Errorf("%s: Issuer() = %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }
