@@ -1,17 +1,23 @@
 package policy
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
 )
 
 // Candidate is one route a request's path could match, for explain: the
-// route, whether it won, and why it won or lost.
+// route, whether it won (or, for a path with a trailing slash, must be
+// satisfied as well), and why.
 type Candidate struct {
 	Route *Route
 	Won   bool
-	Why   string
+	// Also marks the route that a path with a trailing slash must satisfy
+	// besides the winner: the one its reading without the slash finds
+	// (see Snapshot.Resolve).
+	Also bool
+	Why  string
 }
 
 // Candidates returns every route whose path template matches the request's
@@ -20,7 +26,8 @@ type Candidate struct {
 // code is Match's: "" with a winner, else reason.RouteNotFound,
 // reason.PathInvalid (no candidates when the path has no canonical form)
 // or reason.HostInvalid; a route that would have won but for a refusal
-// says so.
+// says so. For a path with a trailing slash the subtree reading's
+// candidates come first, then those only the plain reading finds.
 //
 // It walks the same trie in the same order as Match, but does not stop at
 // the first route that admits the method and host: explain is off the hot
@@ -30,12 +37,43 @@ func (s *Snapshot) Candidates(method, host, path string) ([]Candidate, reason.Co
 	if !ok {
 		return nil, reason.PathInvalid
 	}
-	won, code := s.Match(method, host, path)
-	routes := s.trie.collect(segs, nil)
+	won, also, code := s.Resolve(method, host, path)
+	plain := s.trie.collect(segs, nil)
+	if len(segs) == 0 || !trailingSlash(path) {
+		return s.candidates(nil, plain, method, host, reading{win: won}, code), code
+	}
+	sub := s.trie.collect(append(segs, ""), nil)
+	out := s.candidates(nil, sub, method, host, reading{win: won, prefix: "subtree reading (trailing slash): "}, code)
+	if also != nil {
+		// The plain reading found another route: all of it, since its
+		// winner may also be a loser of the subtree reading.
+		return s.candidates(out, plain, method, host, reading{win: also, also: true, prefix: "reading without the trailing slash: "}, code), code
+	}
+	// The same winner both ways: the plain reading's routes that the
+	// subtree reading did not list, which lose to that winner.
+	rest := slices.DeleteFunc(plain, func(r *Route) bool { return slices.Contains(sub, r) })
+	return s.candidates(out, rest, method, host, reading{win: won, first: won}, code), code
+}
+
+// reading is how candidates labels one reading's routes: win is the route
+// Resolve picked in it (nil for none); also says that route is the second
+// one a trailing slash adds; first is a winner listed already by another
+// reading; prefix starts every explanation.
+//
+// With a trailing slash the subtree reading's candidates come first. When
+// the reading without the slash finds another route (also), all of its
+// candidates follow; else only those the first reading did not list.
+type reading struct {
+	win, first *Route
+	also       bool
+	prefix     string
+}
+
+// candidates appends the candidates of one reading, in the order tried.
+func (s *Snapshot) candidates(out []Candidate, routes []*Route, method, host string, rd reading, code reason.Code) []Candidate {
 	m := methodBit(method)
 	h, hostOK := parseAuthority(host)
-	out := make([]Candidate, 0, len(routes))
-	var first *Route
+	first := rd.first
 	for _, r := range routes {
 		c := Candidate{Route: r}
 		switch {
@@ -49,15 +87,21 @@ func (s *Snapshot) Candidates(method, host, path string) ([]Candidate, reason.Co
 			c.Why = "a more specific route won: " + first.Name
 		default:
 			first = r
-			c.Won = r == won
 			c.Why = "won: the most specific template (" + templateKind(r) + ") whose methods and host admit the request"
-			if !c.Won {
+			switch {
+			case r != rd.win:
 				c.Why = "would have won, but the request is refused (" + string(code) + "): " + refusal(code)
+			case rd.also:
+				c.Also = true
+				c.Why = "also applies: the path without its trailing slash is this route's, and the request must satisfy it too"
+			default:
+				c.Won = true
 			}
 		}
+		c.Why = rd.prefix + c.Why
 		out = append(out, c)
 	}
-	return out, code
+	return out
 }
 
 // refusal explains a Match refusal code for explain.
@@ -78,11 +122,13 @@ func (n *node) collect(segs []string, out []*Route) []*Route {
 	if len(segs) == 0 {
 		return append(out, n.exact...)
 	}
-	if c := n.literal[segs[0]]; c != nil {
-		out = c.collect(segs[1:], out)
-	}
-	if n.param != nil {
-		out = n.param.collect(segs[1:], out)
+	if segs[0] != "" { // an empty segment is for {proxy+} only, as in match
+		if c := n.literal[segs[0]]; c != nil {
+			out = c.collect(segs[1:], out)
+		}
+		if n.param != nil {
+			out = n.param.collect(segs[1:], out)
+		}
 	}
 	return append(out, n.greedy...)
 }

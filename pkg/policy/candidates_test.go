@@ -25,6 +25,15 @@ func TestCandidates(t *testing.T) {
 		{"host-specific first", "GET", "api.example.com:8443", "/hosted",
 			[]string{"hosted-api-8443:won", "hosted-api:more specific", "hosted-any:more specific", "catch-all:more specific"}, ""},
 		{"root", "GET", "", "/", []string{"root:won"}, ""},
+		{"trailing slash: the subtree's route, and the plain reading's also", "GET", "", "/pets/",
+			[]string{"pets-any:won", "catch-all:subtree reading (trailing slash): a more specific route won: pets-any",
+				"pets-list:reading without the trailing slash: also applies", "catch-all:more specific route won: pets-list"}, ""},
+		{"trailing slash, one route both ways", "GET", "", "/pets/7/toys/",
+			[]string{"pets-any:won", "catch-all:a more specific route won: pets-any"}, ""},
+		{"trailing slash, the plain reading's method filter", "POST", "", "/pets/",
+			[]string{"pets-any:won", "catch-all:more specific route won: pets-any", "pets-list:method POST not in GET", "catch-all:also applies"}, ""},
+		{"trailing slash, the same winner both ways: the plain reading's other routes", "DELETE", "", "/items/1/",
+			[]string{"items-any:won", "catch-all:more specific route won: items-any", "item-get:method DELETE not in GET"}, ""},
 		{"bad path", "GET", "", "/a/%2f", nil, reason.PathInvalid},
 	}
 	for _, tt := range tests {
@@ -42,7 +51,7 @@ func TestCandidates(t *testing.T) {
 				if c.Route.Name != name {
 					t.Errorf("candidate %d is %s, want %s", i, c.Route.Name, name)
 				}
-				if why == "won" != c.Won {
+				if why == "won" != c.Won || strings.Contains(why, "also applies") != c.Also {
 					t.Errorf("candidate %s won=%v, want %v", name, c.Won, why == "won")
 				}
 				if !strings.Contains(c.Why, why) {
@@ -66,7 +75,7 @@ func names(cs []Candidate) []string {
 // service does not act on.
 func TestCandidatesAgreeWithMatch(t *testing.T) {
 	s := mustLoad(t, "testdata/valid/routing.yaml")
-	paths := []string{"/", "/pets", "/pets/", "/pets/mine", "/pets/7", "/pets/7/x", "/a/b/c", "/a/b/z/e", "/a/q/c/d",
+	paths := []string{"/", "/pets", "/pets/", "/pets//", "/admin/", "/a/b/c/", "/pets/7/", "/items/1/", "/items/", "/pets/mine", "/pets/7", "/pets/7/x", "/a/b/c", "/a/b/z/e", "/a/q/c/d",
 		"/a/b/c/d", "/a/b/z/f", "/items", "/items/1", "/items/1/2", "/opts", "/hosted", "/only-admin", "/only-port",
 		"/v6", "/spec/literal", "/spec/x", "/admin", "/admin/x", "/files/a.txt", "/x/../pets", "/%70ets", "/nope/nope"}
 	hosts := []string{"", "api.example.com", "api.example.com:8443", "admin.example.com", "admin.example.com:9000", "[::1]:8080", "API.example.com."}
@@ -74,9 +83,9 @@ func TestCandidatesAgreeWithMatch(t *testing.T) {
 	for _, p := range paths {
 		for _, h := range hosts {
 			for _, m := range methods {
-				r, code := s.Match(m, h, p)
+				r, also, code := s.Resolve(m, h, p)
 				cs, ccode := s.Candidates(m, h, p)
-				var won *Route
+				var won, alsoC *Route
 				for _, c := range cs {
 					if c.Won {
 						if won != nil {
@@ -84,9 +93,16 @@ func TestCandidatesAgreeWithMatch(t *testing.T) {
 						}
 						won = c.Route
 					}
+					if c.Also {
+						if alsoC != nil || c.Won {
+							t.Fatalf("%s %s %s: two routes marked also, or also and won", m, h, p)
+						}
+						alsoC = c.Route
+					}
 				}
-				if won != r || ccode != code {
-					t.Errorf("%s %s %s: Candidates won %v (%q), Match %v (%q)", m, h, p, won, ccode, r, code)
+				if won != r || alsoC != also || ccode != code {
+					t.Errorf("%s %s %s: Candidates won %s also %s (%q), Resolve %s also %s (%q)", m, h, p,
+						routeName(won), routeName(alsoC), ccode, routeName(r), routeName(also), code)
 				}
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"slices"
+	"strings"
 
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
 )
@@ -31,6 +32,7 @@ func compile(v *validated, data []byte) *Snapshot {
 	s.index()
 	slices.Sort(headers)
 	s.claimHeaders = slices.Clip(slices.Compact(headers))
+	s.forgeable, s.claimClass = forgeable(s.claimHeaders)
 	s.authorizers, s.keySources = compileAuthorizers(v.authorizers, s.routes)
 	return s
 }
@@ -87,4 +89,21 @@ func kept(az *Authorizer, routes []*Route) ([]string, bool) {
 
 func compareSource(a, b jwks.Source) int {
 	return cmp.Or(cmp.Compare(a.URL, b.URL), cmp.Compare(a.File, b.File))
+}
+
+// forgeable returns, for the claim header names, every spelling the
+// anti-forgery rule removes (each name, its all-'_' twin and its all-'-'
+// twin: sorted, without duplicates, capacity equal to length) and the set
+// of their CGI names, against which a request's other underscored spellings
+// ("x-user_sub") are checked.
+func forgeable(names []string) ([]string, map[string]bool) {
+	out := make([]string, 0, 2*len(names))
+	class := make(map[string]bool, len(names))
+	for _, n := range names {
+		cgi := CGIName(n)
+		class[cgi] = true
+		out = append(out, n, cgi, strings.ReplaceAll(n, "-", "_"))
+	}
+	slices.Sort(out)
+	return slices.Clip(slices.Compact(out)), class
 }

@@ -78,15 +78,35 @@ var upstreamTrusted = map[string]bool{
 	"range":                  true,
 }
 
+// CGIName is the form under which CGI-style upstreams (PHP, WSGI and Rack
+// behind a CGI or FastCGI gateway, and anything reading HTTP_* variables)
+// see a header: "x_user_sub", "x-user_sub" and "x-user-sub" are all
+// HTTP_X_USER_SUB to them, while Envoy and net/http treat them as three
+// different headers. It is the lower-case name with every '_' made '-'.
+// name is lower case.
+func CGIName(name string) string {
+	if strings.IndexByte(name, '_') < 0 {
+		return name
+	}
+	return strings.ReplaceAll(name, "_", "-")
+}
+
 // checkClaimHeaderName refuses header names a claim must never set:
-// credentials, routing and framing headers, Envoy's own and ours. name is
-// lower case.
+// credentials, routing and framing headers, Envoy's own and ours, in any
+// spelling a CGI-style upstream reads as one of them ("x_forwarded_for" is
+// X-Forwarded-For there). name is lower case.
 func checkClaimHeaderName(name string) error {
 	if strings.HasPrefix(name, ":") {
 		return fmt.Errorf("header %q is a pseudo-header", name)
 	}
 	if !isToken(name) {
 		return fmt.Errorf("header name %q is not a valid HTTP header name", name)
+	}
+	if cgi := CGIName(name); cgi != name {
+		if err := checkClaimHeaderName(cgi); err != nil {
+			return fmt.Errorf("%w (CGI-style upstreams read %q as %q)", err, name, cgi)
+		}
+		return nil
 	}
 	switch {
 	case name == "authorization", name == "cookie", name == "host", hopByHop[name]:

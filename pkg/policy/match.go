@@ -161,18 +161,25 @@ type query struct {
 // match walks the trie depth first in order of precedence, so the first
 // route found is the most specific one; a literal branch that dead-ends
 // further down yields to the {param} branch, and so on.
+//
+// An empty segment stands for a trailing slash read as the start of a
+// subtree (see Snapshot.Resolve): only {proxy+} takes it, as only a greedy
+// pattern ("/a/*", "/a/", "/a/**") serves "/a/" in the routers that
+// distinguish it from "/a".
 func (n *node) match(segs []string, q *query) *Route {
 	if len(segs) == 0 {
 		return q.pick(n.exact)
 	}
-	if c := n.literal[segs[0]]; c != nil {
-		if r := c.match(segs[1:], q); r != nil {
-			return r
+	if segs[0] != "" {
+		if c := n.literal[segs[0]]; c != nil {
+			if r := c.match(segs[1:], q); r != nil {
+				return r
+			}
 		}
-	}
-	if n.param != nil {
-		if r := n.param.match(segs[1:], q); r != nil {
-			return r
+		if n.param != nil {
+			if r := n.param.match(segs[1:], q); r != nil {
+				return r
+			}
 		}
 	}
 	// {proxy+} takes the one or more segments left.
@@ -205,24 +212,59 @@ func (q *query) pick(routes []*Route) *Route {
 //     readings);
 //   - reason.HostInvalid: the host is not a valid host[:port] and a
 //     host-scoped route could have served the path.
+//
+// For a path with a trailing slash Match returns the route of the subtree
+// reading when there is one; Resolve also returns the other reading's.
 func (s *Snapshot) Match(method, host, path string) (*Route, reason.Code) {
+	r, _, code := s.Resolve(method, host, path)
+	return r, code
+}
+
+// Resolve is Match for a decision: it also returns the second route a
+// request with a trailing slash must satisfy, nil for every other request.
+//
+// Upstreams disagree on "/console/": Express (non-strict routing) and API
+// Gateway read it as "/console", while Go's ServeMux ("/console/"), Express
+// ("/console/*") and Spring ("/console/**") serve it from the handler of
+// the subtree below "/console". So a path that ends in '/' after at least
+// one segment is read both ways: with the slash ignored, and with the
+// slash as the start of a subtree, which only a {proxy+} route beginning
+// there can take. When the readings land on different routes, route is
+// the subtree's and also the other; the request must be allowed by both,
+// so it is never judged by the weaker of the two. A bare "/" is only the
+// root resource, as in API Gateway.
+func (s *Snapshot) Resolve(method, host, path string) (route, also *Route, code reason.Code) {
 	var buf [32]string
 	segs, ok := canonicalPath(path, buf[:0])
 	if !ok {
-		return nil, reason.PathInvalid
+		return nil, nil, reason.PathInvalid
 	}
 	q := query{method: methodBit(method)}
 	q.host, q.hostOK = parseAuthority(host)
-	r, agree := s.readings(path, segs, &q)
+	r, agree := s.readings(path, segs, false, &q)
+	if len(segs) > 0 && trailingSlash(path) {
+		sub, subAgree := s.readings(path, segs, true, &q)
+		agree = agree && subAgree
+		if sub != nil && sub != r {
+			r, also = sub, r
+		}
+	}
 	switch {
 	case !q.hostOK && q.hostSkipped:
-		return nil, reason.HostInvalid
+		return nil, nil, reason.HostInvalid
 	case !agree:
-		return nil, reason.PathInvalid
+		return nil, nil, reason.PathInvalid
 	case r == nil:
-		return nil, reason.RouteNotFound
+		return nil, nil, reason.RouteNotFound
 	}
-	return r, ""
+	return r, also, ""
+}
+
+// trailingSlash reports whether the path part of a request target ends in
+// '/'.
+func trailingSlash(p string) bool {
+	n := pathEnd(p)
+	return n > 0 && p[n-1] == '/'
 }
 
 // Admits checks a route Envoy selected by name (context_extensions) against

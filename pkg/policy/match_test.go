@@ -122,7 +122,8 @@ func TestMatchCanonicalisation(t *testing.T) {
 		{"query with escapes ignored", "GET", "", "/pets?x=%zz%2f", "pets-list", ""},
 		{"fragment ignored", "GET", "", "/pets#x", "pets-list", ""},
 		{"empty query", "GET", "", "/pets?", "pets-list", ""},
-		{"trailing slash", "GET", "", "/pets/", "pets-list", ""},
+		{"trailing slash: the subtree's route (see TestResolveTrailingSlash)", "GET", "", "/pets/", "pets-any", ""},
+		{"trailing slash with no subtree route", "GET", "", "/a/b/c/d/", "a-greedy", ""},
 		{"double slash", "GET", "", "//pets", "pets-list", ""},
 		{"dot segment", "GET", "", "/./pets/.", "", reason.PathInvalid},
 		{"dot-dot", "GET", "", "/admin/../pets", "", reason.PathInvalid},
@@ -194,7 +195,7 @@ func TestMatchNotFound(t *testing.T) {
 func TestMatchCanonicalEquivalence(t *testing.T) {
 	s := mustLoad(t, "testdata/valid/routing.yaml")
 	pairs := [][2]string{
-		{"/a//b///c/", "/a/b/c"},
+		{"/a//b///c", "/a/b/c"},
 		{"/files/%61%62", "/files/ab"},
 		{"/pets//7///toys", "/pets/7/toys"},
 		{"/items/1?x=/admin", "/items/1"},
@@ -206,6 +207,64 @@ func TestMatchCanonicalEquivalence(t *testing.T) {
 			t.Errorf("%s -> %v %q; %s -> %v %q", p[0], r1, c1, p[1], r2, c2)
 		}
 	}
+}
+
+// TestResolveTrailingSlash: a path ending in '/' is read with the slash
+// ignored (Express's non-strict routing, API Gateway) and as the start of a
+// subtree, which only a {proxy+} route starting there takes (Go's
+// "/pets/", Express's "/pets/*", Spring's "/pets/**"). When the readings
+// differ the subtree's route is the route and the other is also, which a
+// decision must satisfy too.
+func TestResolveTrailingSlash(t *testing.T) {
+	s := mustLoad(t, "testdata/valid/routing.yaml")
+	tests := []struct {
+		method, path string
+		route, also  string
+		code         reason.Code
+	}{
+		// A subtree route and an exact one: both.
+		{"GET", "/pets/", "pets-any", "pets-list", ""},
+		{"GET", "/pets//", "pets-any", "pets-list", ""},
+		{"GET", "/pets/?tab=users", "pets-any", "pets-list", ""},
+		{"GET", "//pets///?x=/", "pets-any", "pets-list", ""},
+		{"GET", "/admin/", "admin-any", "admin", ""},
+		// The greedy route above takes the empty segment too.
+		{"GET", "/a/b/c/", "a-greedy", "a-b-c", ""},
+		// A {param} route does not take the empty segment; the greedy
+		// route above it does.
+		{"GET", "/pets/7/", "pets-any", "pet", ""},
+		{"GET", "/items/7/", "items-any", "item-get", ""},
+		// The same route both ways: no second route.
+		{"GET", "/pets/7/toys/", "pets-any", "", ""},
+		{"GET", "/admin/x/", "admin-any", "", ""},
+		// No route of its own below: the catch-all both ways.
+		{"GET", "/files/", "catch-all", "", ""},
+		// Methods filter both readings.
+		{"POST", "/pets/", "pets-any", "catch-all", ""},
+		// Without a trailing slash nothing changes.
+		{"GET", "/pets", "pets-list", "", ""},
+		{"GET", "/admin", "admin", "", ""},
+		// A bare "/" is the root resource only.
+		{"GET", "/", "root", "", ""},
+		{"GET", "///", "root", "", ""},
+		// A refusal in either reading refuses the request.
+		{"GET", "/Admin/", "", "", reason.PathInvalid},
+		{"GET", "/admin;x/", "", "", reason.PathInvalid},
+	}
+	for _, tt := range tests {
+		r, also, code := s.Resolve(tt.method, "", tt.path)
+		if routeName(r) != nameOr(tt.route) || routeName(also) != nameOr(tt.also) || code != tt.code {
+			t.Errorf("Resolve(%s, %q) = %s, %s %q; want %s, %s %q", tt.method, tt.path,
+				routeName(r), routeName(also), code, nameOr(tt.route), nameOr(tt.also), tt.code)
+		}
+	}
+}
+
+func nameOr(s string) string {
+	if s == "" {
+		return "<nil>"
+	}
+	return s
 }
 
 func TestMatchConcurrent(t *testing.T) {

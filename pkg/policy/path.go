@@ -125,13 +125,24 @@ func foldAll(segs []string) []string {
 // refused. Readings that cannot differ from the canonical one are skipped:
 // the raw one unless the path holds '%' or ';', the folded ones when the
 // policy's literals and the request's segments are already in folded form.
-func (s *Snapshot) readings(path string, segs []string, q *query) (*Route, bool) {
+//
+// With subtree, each reading gets a final empty segment: the trailing
+// slash read as the start of a subtree (see Snapshot.Resolve).
+func (s *Snapshot) readings(path string, segs []string, subtree bool, q *query) (*Route, bool) {
+	if subtree {
+		// segs has the capacity of the caller's buffer; appending to a
+		// copy of the slice header leaves the caller's segments as they are.
+		segs = append(segs, "")
+	}
 	r := s.trie.match(segs, q)
 	agree := true
 	var rawBuf [32]string
 	var raw []string
 	if strings.ContainsAny(path[:pathEnd(path)], "%;") {
 		raw = rawSegments(path, rawBuf[:0])
+		if subtree {
+			raw = append(raw, "")
+		}
 		agree = s.trie.match(raw, q) == r
 	}
 	if s.literalsFolded && folded(segs) && folded(raw) {

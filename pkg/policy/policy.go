@@ -221,6 +221,8 @@ type Snapshot struct {
 	literalsFolded bool
 	defaultAllow   bool
 	claimHeaders   []string
+	forgeable      []string
+	claimClass     map[string]bool
 	keySources     []jwks.Source
 	authorizers    []*Authorizer
 	responses      map[string]GatewayResponse
@@ -248,6 +250,20 @@ func (s *Snapshot) DefaultAllow() bool { return s.defaultAllow }
 // client can never forge one. The slice is shared and must not be
 // modified; its capacity equals its length, so appending copies.
 func (s *Snapshot) ClaimHeaderNames() []string { return s.claimHeaders }
+
+// ForgeableHeaderNames returns every spelling of a claim header name that
+// an allowed request loses unless the decision sets it: the names of
+// ClaimHeaderNames plus their twins with every '-' made '_' and every '_'
+// made '-', since a CGI-style upstream reads "x_user_sub" as "x-user-sub"
+// (see CGIName). Sorted, without duplicates; shared: must not be modified,
+// and its capacity equals its length, so appending copies.
+func (s *Snapshot) ForgeableHeaderNames() []string { return s.forgeable }
+
+// IsClaimHeader reports whether a request header name (lower case) is,
+// to a CGI-style upstream, one of the policy's claim headers: it catches
+// mixed spellings such as "x-user_sub" that ForgeableHeaderNames does not
+// list.
+func (s *Snapshot) IsClaimHeader(name string) bool { return s.claimClass[CGIName(name)] }
 
 // KeySources returns the key source of every pool of every authorizer,
 // used by a route or not, without duplicates and sorted.

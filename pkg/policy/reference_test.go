@@ -3,6 +3,7 @@ package policy
 import (
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -80,7 +81,9 @@ func refTemplateMatches(tpl []segment, segs []string, folded bool) bool {
 		case segGreedy:
 			return len(segs) > i
 		case segParam:
-			if i >= len(segs) {
+			// An empty segment is a trailing slash read as the start of a
+			// subtree: no {param} takes it.
+			if i >= len(segs) || segs[i] == "" {
 				return false
 			}
 		case segLiteral:
@@ -184,37 +187,55 @@ func refValidHost(a string) bool {
 	return true
 }
 
-// refDecide is Match by the reference rules: refuse what has no canonical
-// form; match every reading (canonical, raw when the path has '%' or ';',
-// and both case-folded); a malformed host that a host-scoped route could
-// have served is host_invalid; readings that disagree are path_invalid.
-func refDecide(s *Snapshot, method, host, target string) (*Route, reason.Code) {
+// refDecide is Resolve by the reference rules: refuse what has no
+// canonical form; match every reading (canonical, raw when the path has
+// '%' or ';', and both case-folded); a malformed host that a host-scoped
+// route could have served is host_invalid; readings that disagree are
+// path_invalid. A path ending in '/' after a segment is also read with the
+// slash as a subtree (a last, empty segment only {proxy+} takes); when that
+// reading finds a route other than the plain reading's, it is the route
+// and the plain reading's is also.
+func refDecide(s *Snapshot, method, host, target string) (route, also *Route, code reason.Code) {
 	canon, raw, ok := refSegments(target)
 	if !ok {
-		return nil, reason.PathInvalid
+		return nil, nil, reason.PathInvalid
 	}
-	readings := [][]string{canon}
-	if p, _, _ := strings.Cut(target, "?"); strings.ContainsAny(p, "%;") {
-		readings = append(readings, raw)
+	p, _, _ := strings.Cut(target, "?")
+	p, _, _ = strings.Cut(p, "#")
+	withRaw := strings.ContainsAny(p, "%;")
+	read := func(canon, raw []string) (*Route, bool, bool) {
+		readings := [][]string{canon}
+		if withRaw {
+			readings = append(readings, raw)
+		}
+		first, _ := refMatch(s, method, host, canon, false)
+		agree, hostInvalid := true, false
+		for _, segs := range readings {
+			for _, folded := range []bool{false, true} {
+				r, hi := refMatch(s, method, host, segs, folded)
+				agree = agree && r == first
+				hostInvalid = hostInvalid || hi
+			}
+		}
+		return first, agree, hostInvalid
 	}
-	first, _ := refMatch(s, method, host, canon, false)
-	agree, hostInvalid := true, false
-	for _, segs := range readings {
-		for _, folded := range []bool{false, true} {
-			r, hi := refMatch(s, method, host, segs, folded)
-			agree = agree && r == first
-			hostInvalid = hostInvalid || hi
+	first, agree, hostInvalid := read(canon, raw)
+	if len(canon) > 0 && strings.HasSuffix(p, "/") {
+		sub, subAgree, subHI := read(append(slices.Clone(canon), ""), append(slices.Clone(raw), ""))
+		agree, hostInvalid = agree && subAgree, hostInvalid || subHI
+		if sub != nil && sub != first {
+			first, also = sub, first
 		}
 	}
 	switch {
 	case hostInvalid:
-		return nil, reason.HostInvalid
+		return nil, nil, reason.HostInvalid
 	case !agree:
-		return nil, reason.PathInvalid
+		return nil, nil, reason.PathInvalid
 	case first == nil:
-		return nil, reason.RouteNotFound
+		return nil, nil, reason.RouteNotFound
 	}
-	return first, ""
+	return first, also, ""
 }
 
 func routeName(r *Route) string {
@@ -247,10 +268,14 @@ func TestMatchAgainstReference(t *testing.T) {
 		for _, p := range paths {
 			for _, m := range methods {
 				for _, h := range hosts {
-					got, gc := s.Match(m, h, p)
-					want, wc := refDecide(s, m, h, p)
-					if got != want || gc != wc {
-						t.Fatalf("%s: Match(%s, %q, %q) = %s %q, reference %s %q", fixture, m, h, p, routeName(got), gc, routeName(want), wc)
+					got, gotAlso, gc := s.Resolve(m, h, p)
+					want, wantAlso, wc := refDecide(s, m, h, p)
+					if got != want || gotAlso != wantAlso || gc != wc {
+						t.Fatalf("%s: Resolve(%s, %q, %q) = %s, %s %q; reference %s, %s %q", fixture, m, h, p,
+							routeName(got), routeName(gotAlso), gc, routeName(want), routeName(wantAlso), wc)
+					}
+					if r, rc := s.Match(m, h, p); r != got || rc != gc {
+						t.Fatalf("%s: Match(%s, %q, %q) = %s %q, Resolve's route %s %q", fixture, m, h, p, routeName(r), rc, routeName(got), gc)
 					}
 					n++
 				}
@@ -279,14 +304,18 @@ func FuzzMatch(f *testing.F) {
 		{"GET", "", "/files/%72eadme"},
 		{"GET", "", "/reports/DAILY"},
 		{"get", "API.EXAMPLE.COM.", "//pets/x/"},
+		{"GET", "", "/admin/"},
+		{"GET", "", "/pets//"},
+		{"GET", "", "/pets/?x=/"},
 	} {
 		f.Add(c.m, c.h, c.p)
 	}
 	f.Fuzz(func(t *testing.T, method, host, path string) {
-		got, gc := s.Match(method, host, path)
-		want, wc := refDecide(s, method, host, path)
-		if got != want || gc != wc {
-			t.Fatalf("Match(%q, %q, %q) = %s %q, reference %s %q", method, host, path, routeName(got), gc, routeName(want), wc)
+		got, gotAlso, gc := s.Resolve(method, host, path)
+		want, wantAlso, wc := refDecide(s, method, host, path)
+		if got != want || gotAlso != wantAlso || gc != wc {
+			t.Fatalf("Resolve(%q, %q, %q) = %s, %s %q; reference %s, %s %q", method, host, path,
+				routeName(got), routeName(gotAlso), gc, routeName(want), routeName(wantAlso), wc)
 		}
 	})
 }

@@ -254,12 +254,12 @@ func (v *validator) claimHeaders(m docMap[docValue], az *Authorizer) []ClaimHead
 			v.problemf(e.Key, e.Val.Path, "%v", err)
 			continue
 		}
-		if first, dup := seen[h]; dup {
-			v.problemf(e.Key, e.Val.Path, "header %q is already set by %q at line %d (header names are case-insensitive)", h, first.Value, first.Line)
+		if first, dup := seen[CGIName(h)]; dup {
+			v.problemf(e.Key, e.Val.Path, "header %q is already set by %q at line %d (header names are case-insensitive, and CGI-style upstreams read '_' as '-')", h, first.Value, first.Line)
 			continue
 		}
-		seen[h] = e.Key
-		if az != nil && az.Source.Kind == SourceHeader && az.Source.Name == h {
+		seen[CGIName(h)] = e.Key
+		if az != nil && az.Source.Kind == SourceHeader && CGIName(az.Source.Name) == CGIName(h) {
 			v.problemf(e.Key, e.Val.Path, "header %q is this route's identity source (%s)", h, az.Source)
 			continue
 		}
