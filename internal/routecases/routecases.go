@@ -31,6 +31,7 @@ routes:
   - { name: public,    match: { path: "/{proxy+}" },                    authorization: NONE }
   - { name: admin,     match: { path: /admin },                         authorizer: users, groups: [admins] }
   - { name: admin-any, match: { path: "/admin/{proxy+}" },              authorizer: users, groups: [admins] }
+  - { name: console-any, match: { path: "/console/{proxy+}" },          authorizer: users, groups: [admins] }
   - { name: users-get, match: { path: "/users/{id}", methods: [GET] },  authorizer: users, claimHeaders: { x-user-sub: sub } }
   - { name: pet-api,   match: { path: "/pets/{petId}", host: api.example.com }, authorizer: users, groups: [admins] }
   - { name: pets-any,  match: { path: "/pets/{proxy+}" },               authorizer: users }
@@ -44,7 +45,7 @@ defaultAction: deny
 var Level = map[string]int{
 	"root": 0, "public": 0, "readme": 0,
 	"users-get": 1, "pets-any": 1, "file": 1,
-	"admin": 2, "admin-any": 2, "pet-api": 2,
+	"admin": 2, "admin-any": 2, "pet-api": 2, "console-any": 2,
 }
 
 // NoHost as an Attack's Host sends no :authority (no Host line) at all;
@@ -106,6 +107,27 @@ var Attacks = []Attack{
 	{Name: "method/override joined by Envoy", Method: "POST", Path: "/users/1", Headers: map[string]string{"x-http-method-override": "PATCH, GET"}, Want: reason.TokenMissing},
 	{Name: "method/_method query", Method: "POST", Path: "/users/1?_method=GET", Want: reason.TokenMissing},
 	{Name: "method/override into admin", Method: "POST", Path: "/admin", Headers: map[string]string{"x-http-method-override": "GET"}, Want: reason.TokenMissing},
+	// The override query key as upstreams decode it: Express's
+	// method-override percent-decodes keys, PHP also makes '.' and ' '
+	// into '_', ASP.NET ignores case, Rack 2 splits pairs at ';'.
+	{Name: "override key/%5F", Method: "POST", Path: "/users/1?%5Fmethod=GET", Want: reason.TokenMissing},
+	{Name: "override key/%5f", Method: "POST", Path: "/users/1?%5fmethod=GET", Want: reason.TokenMissing},
+	{Name: "override key/encoded letter", Method: "POST", Path: "/users/1?_%6Dethod=GET", Want: reason.TokenMissing},
+	{Name: "override key/after another parameter", Method: "POST", Path: "/users/1?tab=1&%5Fmethod=GET", Want: reason.TokenMissing},
+	{Name: "override key/fully encoded", Method: "POST", Path: "/users/1?%5F%6D%65%74%68%6F%64=GET", Want: reason.TokenMissing},
+	{Name: "override key/PHP dot", Method: "POST", Path: "/users/1?.method=GET", Want: reason.TokenMissing},
+	{Name: "override key/PHP space", Method: "POST", Path: "/users/1?+method=GET", Want: reason.TokenMissing},
+	{Name: "override key/upper case", Method: "POST", Path: "/users/1?_METHOD=GET", Want: reason.TokenMissing},
+	{Name: "override key/semicolon", Method: "POST", Path: "/users/1?a=1;_method=GET", Want: reason.TokenMissing},
+	{Name: "override key/encoded into admin", Method: "POST", Path: "/admin?%5Fmethod=GET", Want: reason.TokenMissing},
+	{Name: "override header/underscore spelling", Method: "POST", Path: "/users/1", Headers: map[string]string{"x_http_method_override": "GET"}, Want: reason.TokenMissing},
+	// A trailing slash under a greedy route: Go's "/console/", Express's
+	// "/console/*" and Spring's "/console/**" serve these from the console.
+	{Name: "trailing slash/subtree root", Method: "GET", Path: "/console/", Want: reason.TokenMissing},
+	{Name: "trailing slash/repeated", Method: "GET", Path: "/console//", Want: reason.TokenMissing},
+	{Name: "trailing slash/with a query", Method: "GET", Path: "/console/?tab=users", Want: reason.TokenMissing},
+	{Name: "trailing slash/exact and subtree", Method: "GET", Path: "/admin/", Want: reason.TokenMissing},
+	{Name: "trailing slash/HEAD", Method: "HEAD", Path: "/console/", Want: reason.TokenMissing},
 	// A route named by Envoy keeps its own methods and host.
 	{Name: "named route/DELETE on a GET route", Method: "DELETE", Path: "/users/1", Route: "users-get", Want: reason.RouteNotFound},
 	{Name: "named route/other host", Method: "GET", Host: "other.example.com", Path: "/pets/7", Route: "pet-api", Want: reason.RouteNotFound},
@@ -117,7 +139,8 @@ var Attacks = []Attack{
 func Requests() []Attack {
 	out := append([]Attack(nil), Attacks...)
 	for _, p := range []string{"/", "/public", "/admin", "/admin/x", "/users/1", "/pets/7", "/pets/7/toys",
-		"/files/readme", "/files/x", "/files/my%20doc", "/users/AbC"} {
+		"/files/readme", "/files/x", "/files/my%20doc", "/users/AbC", "/console", "/console/", "/console/x",
+		"/console/x/", "/pets/", "/pets/7/", "/files/", "/public/", "/users/1?%5Fmethod=GET"} {
 		for _, m := range []string{"GET", "HEAD", "POST", "DELETE"} {
 			out = append(out, Attack{Name: m + " " + p, Method: m, Path: p})
 		}
@@ -137,6 +160,7 @@ func GoMux() http.Handler {
 	handle("/", "public")
 	handle("/admin", "admin")
 	handle("/admin/", "admin-any")
+	handle("/console/", "console-any")
 	handle("GET /users/{id}", "users-get")
 	handle("api.example.com/pets/{petId}", "pet-api")
 	handle("/pets/", "pets-any")

@@ -38,6 +38,13 @@ type Request struct {
 	// context_extensions key "route"; empty when Envoy selected none.
 	RouteName string
 	Headers   Headers
+	// Underscored lists the names (lower case) of the request's headers
+	// that hold a '_', nil when none does (the usual case, so the edges
+	// fill it from the walk they already make). A CGI-style upstream reads
+	// "x_user-sub" as X-User-Sub and "x_http_method_override" as the
+	// method-override header (policy.CGIName), so the decision removes such
+	// spellings of claim headers and honours such override headers.
+	Underscored []string
 }
 
 // Header is one header to set on the upstream request.
@@ -179,10 +186,32 @@ func (a *Authorizer) Decide(ctx context.Context, snap *policy.Snapshot, req *Req
 	return d
 }
 
-// decideDry is decide with a dry-run route's override applied.
+// decideDry is decide for req under its own method. A request with a
+// trailing slash may have a second route to satisfy (policy.Resolve): it
+// is allowed only when both routes allow it, and the subtree's route is
+// the one reported.
 func (a *Authorizer) decideDry(ctx context.Context, snap *policy.Snapshot, req *Request) *Decision {
-	d := a.decide(ctx, snap, req)
-	if d.Route != nil && d.Route.DryRun {
+	route, also, d := a.route(snap, req)
+	if d != nil {
+		return d
+	}
+	d = a.decideRoute(ctx, snap, req, route)
+	if also == nil || !d.Allowed {
+		return d
+	}
+	o := a.decideRoute(ctx, snap, req, also)
+	if !o.Allowed {
+		o.Detail = "as route " + also.Name + " (the path without its trailing slash): " + o.Detail
+		return o
+	}
+	return merge(d, o)
+}
+
+// decideRoute is the decision for req on route, with a dry-run route's
+// override applied.
+func (a *Authorizer) decideRoute(ctx context.Context, snap *policy.Snapshot, req *Request, route *policy.Route) *Decision {
+	d := a.decide(ctx, snap, req, route)
+	if route.DryRun {
 		a.dryRun(snap, req, d)
 	}
 	return d
@@ -203,19 +232,15 @@ func (a *Authorizer) dryRun(snap *policy.Snapshot, req *Request, d *Decision) {
 	if d.Claims != nil && d.Route.Authorizer != nil {
 		a.mutations(snap, d.Route, d.Claims, req, d)
 	} else {
-		d.RemoveHeaders = snap.ClaimHeaderNames()
+		d.RemoveHeaders = forged(snap, req, nil)
 	}
 	d.SetHeaders = append(d.SetHeaders, Header{Name: DryRunHeader, Value: string(d.Reason)})
 }
 
-// decide is the decision for req under its own method.
-func (a *Authorizer) decide(ctx context.Context, snap *policy.Snapshot, req *Request) *Decision {
-	route, d := a.route(snap, req)
-	if d != nil {
-		return d
-	}
+// decide is the decision for req on route.
+func (a *Authorizer) decide(ctx context.Context, snap *policy.Snapshot, req *Request, route *policy.Route) *Decision {
 	if route.NoAuth {
-		return allowWithoutToken(snap, route, reason.NoAuth)
+		return allowWithoutToken(snap, req, route, reason.NoAuth)
 	}
 	az := route.Authorizer
 	if az == nil {
@@ -237,7 +262,7 @@ func (a *Authorizer) decide(ctx context.Context, snap *policy.Snapshot, req *Req
 		}
 		return &Decision{Reason: re.Code, Detail: re.Error(), Route: route}
 	}
-	d = &Decision{Route: route, Claims: claims, CacheHit: hit}
+	d := &Decision{Route: route, Claims: claims, CacheHit: hit}
 	if code, detail := requirements(route, claims); code != "" {
 		d.Reason, d.Detail = code, detail
 		return d
@@ -263,46 +288,72 @@ func ctxReason(err error) reason.Code {
 	return reason.Canceled
 }
 
-// route finds the route for req, or returns the denial (or default allow)
-// when there is none.
-func (a *Authorizer) route(snap *policy.Snapshot, req *Request) (*policy.Route, *Decision) {
+// route finds the route for req (and, for a path with a trailing slash,
+// the second route it must satisfy), or returns the denial (or default
+// allow) when there is none.
+func (a *Authorizer) route(snap *policy.Snapshot, req *Request) (route, also *policy.Route, d *Decision) {
 	if req.RouteName != "" {
 		r, ok := snap.RouteByName(req.RouteName)
 		if !ok {
 			// Envoy names a route the policy lacks: a configuration error
 			// between the two, and the safe answer is no.
-			return nil, deny(reason.RouteNotFound, "context_extensions route not in policy")
+			return nil, nil, deny(reason.RouteNotFound, "context_extensions route not in policy")
 		}
 		// Naming a route skips path matching, never the route's own
 		// methods and host: "route: users-get" on a DELETE is no GET.
 		if code := r.Admits(req.Method, req.Host); code != "" {
-			return nil, &Decision{Reason: code, Route: r, Detail: "context_extensions route does not serve this method or host"}
+			return nil, nil, &Decision{Reason: code, Route: r, Detail: "context_extensions route does not serve this method or host"}
 		}
-		return r, nil
+		return r, nil, nil
 	}
-	r, code := snap.Match(req.Method, req.Host, req.Path)
+	r, also, code := snap.Resolve(req.Method, req.Host, req.Path)
 	if r != nil {
-		return r, nil
+		return r, also, nil
 	}
 	if code == reason.RouteNotFound && snap.DefaultAllow() {
-		return nil, allowWithoutToken(snap, nil, reason.DefaultAllow)
+		return nil, nil, allowWithoutToken(snap, req, nil, reason.DefaultAllow)
 	}
 	if code == "" {
 		code = reason.RouteNotFound
 	}
-	return nil, deny(code, "no route matched")
+	return nil, nil, deny(code, "no route matched")
 }
 
 // allowWithoutToken allows a request that carries no verified identity: it
 // still strips every claim header name of the policy, so a client cannot
 // forge one on any route.
-func allowWithoutToken(snap *policy.Snapshot, route *policy.Route, code reason.Code) *Decision {
+func allowWithoutToken(snap *policy.Snapshot, req *Request, route *policy.Route, code reason.Code) *Decision {
 	return &Decision{
 		Allowed:       true,
 		Reason:        code,
 		Route:         route,
-		RemoveHeaders: snap.ClaimHeaderNames(),
+		RemoveHeaders: forged(snap, req, nil),
 	}
+}
+
+// forged returns the header names an allowed request loses so that no
+// client can forge a claim header: every spelling of every claim header
+// name of the policy (policy.ForgeableHeaderNames) that set does not hold,
+// and every underscored header of the request that a CGI-style upstream
+// would read as a claim header. The result may be the snapshot's shared
+// slice, whose capacity equals its length, so appending to it copies.
+func forged(snap *policy.Snapshot, req *Request, set []Header) []string {
+	names := snap.ForgeableHeaderNames()
+	if len(set) == 0 && len(req.Underscored) == 0 {
+		return names
+	}
+	out := make([]string, 0, len(names)+len(req.Underscored)+1)
+	for _, n := range names {
+		if !isSet(set, n) {
+			out = append(out, n)
+		}
+	}
+	for _, n := range req.Underscored {
+		if snap.IsClaimHeader(n) && !isSet(set, n) && !contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // verify returns the claims of raw for the authorizer, from the cache when
@@ -393,13 +444,7 @@ func (a *Authorizer) mutations(snap *policy.Snapshot, route *policy.Route, c *to
 	}
 	d.SetHeaders = set
 
-	names := snap.ClaimHeaderNames()
-	remove := make([]string, 0, len(names)+1)
-	for _, n := range names {
-		if !isSet(set, n) {
-			remove = append(remove, n)
-		}
-	}
+	remove := forged(snap, req, set)
 	az := route.Authorizer
 	if az.StripToken {
 		switch az.Source.Kind {

@@ -230,8 +230,11 @@ func TestMutations(t *testing.T) {
 	if !slices.Equal(d.SetHeaders, want) {
 		t.Fatalf("SetHeaders = %v, want %v", d.SetHeaders, want)
 	}
-	if !slices.Equal(d.RemoveHeaders, []string{"x-client-id"}) {
-		t.Fatalf("RemoveHeaders = %v, want only the claim headers this route does not set", d.RemoveHeaders)
+	// The claim header this route does not set, and the underscore twin
+	// of every claim header name, set or not (a CGI-style upstream reads
+	// x_user_sub as x-user-sub).
+	if want := []string{"x-client-id", "x_client_id", "x_user_email", "x_user_groups", "x_user_sub", "x_user_verified"}; !slices.Equal(d.RemoveHeaders, want) {
+		t.Fatalf("RemoveHeaders = %v, want %v: the claim headers this route does not set and every underscore twin", d.RemoveHeaders, want)
 	}
 
 	// A claim the token lacks: its header is removed, never passed through.
@@ -475,6 +478,17 @@ func TestMethodOverride(t *testing.T) {
 		{"query override first names an unserved method", "GET", "/pets/7?_method=PUT", headers{"authorization": {"Bearer " + access}}, reason.RouteNotFound, "", false},
 		{"query override later names an unserved method", "GET", "/pets/7?a=1&_method=PUT", headers{"authorization": {"Bearer " + access}}, reason.RouteNotFound, "", false},
 		{"HEAD on a GET route needs its token", "HEAD", "/pets", headers{}, reason.TokenMissing, "list-pets", false},
+		// Override keys spelled as upstreams decode them.
+		{"encoded key %5F", "DELETE", "/pets/7?%5Fmethod=PUT", headers{"authorization": {"Bearer " + access}}, reason.RouteNotFound, "", false},
+		{"encoded key %5f", "DELETE", "/pets/7?%5fmethod=PUT", headers{"authorization": {"Bearer " + access}}, reason.RouteNotFound, "", false},
+		{"encoded key letter", "DELETE", "/pets/7?_%6Dethod=PUT", headers{"authorization": {"Bearer " + access}}, reason.RouteNotFound, "", false},
+		{"encoded key after another parameter", "DELETE", "/pets/7?tab=1&%5Fmethod=PUT", headers{"authorization": {"Bearer " + access}}, reason.RouteNotFound, "", false},
+		{"PHP dot key", "DELETE", "/pets/7?.method=PUT", headers{"authorization": {"Bearer " + access}}, reason.RouteNotFound, "", false},
+		{"PHP space key", "DELETE", "/pets/7?+method=PUT", headers{"authorization": {"Bearer " + access}}, reason.RouteNotFound, "", false},
+		{"upper-case key", "DELETE", "/pets/7?_METHOD=PUT", headers{"authorization": {"Bearer " + access}}, reason.RouteNotFound, "", false},
+		{"semicolon separator", "DELETE", "/pets/7?a=1;_method=PUT", headers{"authorization": {"Bearer " + access}}, reason.RouteNotFound, "", false},
+		{"encoded key to a route the token fails", "POST", "/pets/7?%5Fmethod=GET", headers{"authorization": {"Bearer " + id}}, reason.RouteNotFound, "", false},
+		{"encoded key, both allowed", "DELETE", "/pets/7?%5Fmethod=GET", headers{"authorization": {"Bearer " + access}}, reason.Allowed, "pet", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -512,5 +526,121 @@ func TestMethodOverride(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestUnderscoreTwins: a CGI-style upstream reads x_user_sub, x-user_sub
+// and x-user-sub alike, so every spelling of a claim header that the
+// decision does not set is removed, on token routes, NONE routes and
+// default allows; and an underscored override header is honoured.
+func TestUnderscoreTwins(t *testing.T) {
+	f := newFixture(t, testenv.Policy, authz.Options{})
+	id := f.env.ID(t, issuer.TokenOptions{Subject: "sub-1"})
+	ctx := context.Background()
+	forged := headers{"x_user_sub": {"victim"}, "x-user_sub": {"victim"}, "x_user-email": {"v@x"}, "x_other": {"kept"}}
+	underscored := []string{"x-user_sub", "x_other", "x_user-email", "x_user_sub"}
+	for _, tt := range []struct {
+		name, method, path string
+		token              string
+	}{
+		{"token route", "GET", "/pets", id},
+		{"NONE route", "GET", "/health", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := headers{}
+			for k, v := range forged {
+				h[k] = v
+			}
+			if tt.token != "" {
+				h["authorization"] = []string{"Bearer " + tt.token}
+			}
+			d := f.az.Decide(ctx, f.snap, &authz.Request{Method: tt.method, Path: tt.path, Headers: h, Underscored: underscored})
+			if !d.Allowed {
+				t.Fatalf("denied: %s %s", d.Reason, d.Detail)
+			}
+			for _, n := range []string{"x_user_sub", "x-user_sub", "x_user-email", "x_client_id"} {
+				if !slices.Contains(d.RemoveHeaders, n) {
+					t.Errorf("%s not removed: %v", n, d.RemoveHeaders)
+				}
+			}
+			if slices.Contains(d.RemoveHeaders, "x_other") {
+				t.Errorf("x_other is no claim header, but removed: %v", d.RemoveHeaders)
+			}
+		})
+	}
+	// x_http_method_override is the override header to a CGI-style
+	// upstream: DELETE /pets/7 overridden to PUT has no route.
+	access := f.env.Access(t, issuer.TokenOptions{Scopes: []string{"pets/read"}})
+	h := headers{"authorization": {"Bearer " + access}, "x_http_method_override": {"PUT"}}
+	d := f.az.Decide(ctx, f.snap, &authz.Request{Method: "DELETE", Path: "/pets/7", Headers: h, Underscored: []string{"x_http_method_override"}})
+	if d.Allowed || d.Reason != reason.RouteNotFound {
+		t.Errorf("underscored override header ignored: %s allowed=%v", d.Reason, d.Allowed)
+	}
+}
+
+// TestTrailingSlashSubtree: "/admin/" is served by the admin subtree's
+// handler in Go's ServeMux, Express and Spring, so it is judged by the
+// /admin/{proxy+} route, never by a weaker catch-all; and when the path
+// without the slash has a route of its own, the request must satisfy both.
+func TestTrailingSlashSubtree(t *testing.T) {
+	const doc = `apiVersion: cognito-extauthz/v1
+authorizers:
+  users:
+    userPools: [{userPoolId: ${POOL}, issuer: ${ISSUER}, jwksUri: ${JWKS}}]
+routes:
+  - { name: public,      match: { path: "/{proxy+}" }, authorization: NONE }
+  - { name: console-any, match: { path: "/console/{proxy+}" }, authorizer: users, groups: [admins], claimHeaders: { x-user-sub: sub } }
+  - { name: docs,        match: { path: /docs }, authorizer: users, claimHeaders: { x-doc-user: sub } }
+  - { name: docs-any,    match: { path: "/docs/{proxy+}" }, authorizer: users, groups: [admins] }
+  - { name: id-only,     match: { path: /mixed }, authorizer: users, mode: identity-claims }
+  - { name: access-only, match: { path: "/mixed/{proxy+}" }, authorizer: users, mode: access-scopes }
+defaultAction: deny
+`
+	f := newFixture(t, doc, authz.Options{})
+	admin := f.env.ID(t, issuer.TokenOptions{Subject: "admin-1", Groups: []string{"admins"}})
+	user := f.env.ID(t, issuer.TokenOptions{Subject: "user-1", Groups: []string{"users"}})
+	access := f.env.Access(t, issuer.TokenOptions{})
+	tests := []struct {
+		name, path, token string
+		want              reason.Code
+		route             string
+	}{
+		{"no token on the subtree root", "/console/", "", reason.TokenMissing, "console-any"},
+		{"repeated slashes", "/console//", "", reason.TokenMissing, "console-any"},
+		{"with a query", "/console/?tab=users", "", reason.TokenMissing, "console-any"},
+		{"non-admin", "/console/", user, reason.GroupMissing, "console-any"},
+		{"admin", "/console/", admin, reason.Allowed, "console-any"},
+		{"without the slash the catch-all, as API Gateway", "/console", "", reason.NoAuth, "public"},
+		{"both routes: the subtree's fails", "/docs/", user, reason.GroupMissing, "docs-any"},
+		{"both routes: the plain one fails", "/docs/", "", reason.TokenMissing, "docs-any"},
+		{"both routes allow", "/docs/", admin, reason.Allowed, "docs-any"},
+		{"incompatible routes: no token satisfies both", "/mixed/", admin, reason.TokenUseMismatch, "access-only"},
+		{"incompatible routes, the other token", "/mixed/", access, reason.TokenUseMismatch, "id-only"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := headers{}
+			if tt.token != "" {
+				h = bearer(tt.token)
+			}
+			d := f.decide(t, "GET", tt.path, h)
+			if d.Reason != tt.want || d.Allowed != (tt.want == reason.Allowed || tt.want == reason.NoAuth) {
+				t.Fatalf("decision %s (%s) allowed %v, want %s", d.Reason, d.Detail, d.Allowed, tt.want)
+			}
+			if d.RouteName() != tt.route {
+				t.Errorf("route %q, want %q", d.RouteName(), tt.route)
+			}
+		})
+	}
+	// Both routes' claim headers are set on an allow under both.
+	d := f.decide(t, "GET", "/docs/", bearer(admin))
+	for _, n := range []string{"x-doc-user", "x-user-sub"} {
+		if !slices.ContainsFunc(d.SetHeaders, func(h authz.Header) bool { return h.Name == n }) &&
+			!slices.Contains(d.RemoveHeaders, n) {
+			t.Errorf("%s neither set nor removed: set %v remove %v", n, d.SetHeaders, d.RemoveHeaders)
+		}
+	}
+	if !slices.ContainsFunc(d.SetHeaders, func(h authz.Header) bool { return h.Name == "x-doc-user" && h.Value == "admin-1" }) {
+		t.Errorf("the plain route's claim header is not set: %v", d.SetHeaders)
 	}
 }

@@ -203,8 +203,9 @@ func TestIsSet(t *testing.T) {
 	}
 }
 
-// TestQueryValues: every decoded value of the named parameter, in order;
-// other parameters, undecodable pairs and the fragment are skipped.
+// TestQueryValues: every decoded value of each parameter an upstream could
+// read as _method, in order; other parameters, undecodable values and the
+// fragment are skipped.
 func TestQueryValues(t *testing.T) {
 	tests := []struct {
 		query string
@@ -217,10 +218,65 @@ func TestQueryValues(t *testing.T) {
 		{"other=DELETE", nil},
 		{"_method=GET#_method=DELETE", []string{"GET"}},
 		{"", nil},
+		// Encoded keys, as Node's querystring and PHP decode them.
+		{"%5fmethod=GET", []string{"GET"}},
+		{"_%6Dethod=GET", []string{"GET"}},
+		{"%5F%6D%65%74%68%6F%64=GET", []string{"GET"}},
+		{"x=1&%5Fmethod=GET", []string{"GET"}},
+		// Case: ASP.NET reads query keys without case.
+		{"_METHOD=GET", []string{"GET"}},
+		{"_Method=GET", []string{"GET"}},
+		// PHP: '.', ' ' and an unclosed '[' become '_'; "_method[x]" is an
+		// element of _method.
+		{".method=GET", []string{"GET"}},
+		{"+method=GET", []string{"GET"}},
+		{"%20method=GET", []string{"GET"}},
+		{"[method=GET", []string{"GET"}},
+		{"_method[]=GET", []string{"GET"}},
+		{"_method[0]=GET&_method[1]=DELETE", []string{"GET", "DELETE"}},
+		// ';' separates pairs for Rack before 3 and older Python.
+		{"a=1;_method=GET", []string{"GET"}},
+		// Decoded twice.
+		{"%255Fmethod=GET", []string{"GET"}},
+		// Not the override: a longer or shorter key, or an undecodable one.
+		{"_methods=GET", nil},
+		{"method=GET", nil},
+		{"x_method=GET", nil},
+		{"_method%=GET", nil},
+		{"_method[=GET", nil},
 	}
 	for _, tt := range tests {
-		if got := queryValues(tt.query, "_method"); !slices.Equal(got, tt.want) {
+		if got := queryValues(tt.query); !slices.Equal(got, tt.want) {
 			t.Errorf("queryValues(%q) = %q, want %q", tt.query, got, tt.want)
+		}
+	}
+}
+
+// TestMayOverride: the fast test never hides a key queryValues would read.
+func TestMayOverride(t *testing.T) {
+	for _, tt := range []struct {
+		query string
+		want  bool
+	}{
+		{"", false},
+		{"a=1&b=2", false},
+		{"page=3&sort=name", false},
+		{"m", false},
+		{"_method=GET", true},
+		{"_METHOD=GET", true},
+		{"x=1&.MeThOd=GET", true},
+		{"mmmethod=1", true},
+		{"%5Fmethod=GET", true},
+		{"_%6Dethod=GET", true},
+		{"a=%20", true},
+		{"methoX=1", false},
+		{"metho", false},
+	} {
+		if got := mayOverride(tt.query); got != tt.want {
+			t.Errorf("mayOverride(%q) = %v, want %v", tt.query, got, tt.want)
+		}
+		if !tt.want && queryValues(tt.query) != nil {
+			t.Errorf("mayOverride(%q) = false, but queryValues reads an override in it", tt.query)
 		}
 	}
 }

@@ -3,6 +3,8 @@ package authz
 import (
 	"net/url"
 	"strings"
+
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 )
 
 // overrideHeaders are the request headers through which web frameworks
@@ -41,12 +43,51 @@ func methods(req *Request) []string {
 			add(v)
 		}
 	}
-	if q := strings.IndexByte(req.Path, '?'); q >= 0 && strings.Contains(req.Path[q:], overrideParam) {
-		for _, v := range queryValues(req.Path[q+1:], overrideParam) {
+	// "x_http_method_override" is the override header to a CGI-style
+	// upstream (policy.CGIName).
+	for _, n := range req.Underscored {
+		if isOverrideHeader(policy.CGIName(n)) {
+			for _, v := range req.Headers.All(n) {
+				add(v)
+			}
+		}
+	}
+	if q := strings.IndexByte(req.Path, '?'); q >= 0 && mayOverride(req.Path[q+1:]) {
+		for _, v := range queryValues(req.Path[q+1:]) {
 			add(v)
 		}
 	}
 	return out
+}
+
+func isOverrideHeader(name string) bool {
+	for _, h := range overrideHeaders {
+		if h == name {
+			return true
+		}
+	}
+	return false
+}
+
+// mayOverride is the cheap test that keeps the query of almost every
+// request from being parsed: a key that some upstream reads as _method
+// either spells "method" in ASCII, in any case, or hides a letter of it
+// behind a '%' escape.
+func mayOverride(query string) bool {
+	if strings.IndexByte(query, '%') >= 0 {
+		return true
+	}
+	for i := strings.IndexAny(query, "mM"); i >= 0 && i+len("method") <= len(query); {
+		if strings.EqualFold(query[i:i+len("method")], "method") {
+			return true
+		}
+		j := strings.IndexAny(query[i+1:], "mM")
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return false
 }
 
 // sameClass reports whether ms already holds a method that routes match
@@ -68,18 +109,20 @@ func knownMethod(m string) bool {
 	return false
 }
 
-// queryValues returns every value of the query parameter name, decoded,
-// skipping pairs that do not decode (a lenient upstream might still read
-// them; they name no method this service could judge anyway, and the
-// request must then pass for its own method, which it already must).
-func queryValues(query, name string) []string {
+// queryValues returns every decoded value of each query parameter that an
+// upstream could read as _method, skipping values that do not decode (a
+// lenient upstream keeps such a value as written, and no method name has a
+// '%' in it). Keys are read the ways upstreams read them (overrideKey);
+// pairs are split at '&' and at ';', which Rack before version 3 and
+// Python's parse_qs before 3.9.2 also treat as a separator.
+func queryValues(query string) []string {
 	if i := strings.IndexByte(query, '#'); i >= 0 {
 		query = query[:i]
 	}
 	var out []string
-	for pair := range strings.SplitSeq(query, "&") {
+	for pair := range strings.FieldsFuncSeq(query, func(r rune) bool { return r == '&' || r == ';' }) {
 		k, v, _ := strings.Cut(pair, "=")
-		if dk, err := url.QueryUnescape(k); err != nil || dk != name {
+		if !overrideKey(k) {
 			continue
 		}
 		if dv, err := url.QueryUnescape(v); err == nil {
@@ -87,6 +130,48 @@ func queryValues(query, name string) []string {
 		}
 	}
 	return out
+}
+
+// overrideKey reports whether some upstream reads the raw query key k as
+// the _method parameter: once percent-decoded with '+' as a space (Node's
+// querystring, every framework), compared without case (ASP.NET's
+// collections), and read by PHP's rules, which make "." and " " in a name
+// "_" ("a.b" is $_GET["a_b"]), skip leading spaces, and take "_method[x]"
+// as an element of _method. A key that still holds an escape after one
+// decoding is decoded once more, for a stack that decodes twice.
+func overrideKey(k string) bool {
+	for range 2 {
+		d, err := url.QueryUnescape(k)
+		if err != nil {
+			return false
+		}
+		if isOverrideParam(d) || isOverrideParam(phpName(d)) || isOverrideParam(phpName(strings.TrimLeft(d, " "))) {
+			return true
+		}
+		if d == k || strings.IndexByte(d, '%') < 0 {
+			return false
+		}
+		k = d
+	}
+	return false
+}
+
+func isOverrideParam(k string) bool { return strings.EqualFold(k, overrideParam) }
+
+// phpName is the variable name PHP registers for the query key k: an array
+// key "_method[x]" (a '[' with a later ']') names _method, and '.', ' '
+// and a '[' that opens no array become '_'.
+func phpName(k string) string {
+	if i := strings.IndexByte(k, '['); i >= 0 && strings.IndexByte(k[i:], ']') > 0 {
+		k = k[:i]
+	}
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '.', ' ', '[':
+			return '_'
+		}
+		return r
+	}, k)
 }
 
 // merge combines the allows of one request under two methods into d: the

@@ -193,3 +193,43 @@ func TestReservedClaimHeaders(t *testing.T) {
 		})
 	}
 }
+
+// TestUnderscoreTwins: a CGI-style upstream reads x_user_sub and
+// x-user_sub as X-User-Sub, so an allowed Check removes the underscore
+// spelling of every claim header name, set or not, and every other
+// underscored spelling the request carries, from the headers map and from
+// header_map (encode_raw_headers) alike.
+func TestUnderscoreTwins(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	id := f.env.ID(t, issuer.TokenOptions{Subject: "real-sub"})
+	forged := map[string]string{"x_user_sub": "victim", "x-user_sub": "victim", "x_unrelated": "kept"}
+	withToken := map[string]string{"authorization": "Bearer " + id}
+	for k, v := range forged {
+		withToken[k] = v
+	}
+	var raw [][2]string
+	for k, v := range withToken {
+		raw = append(raw, [2]string{strings.ToUpper(k[:1]) + k[1:], v})
+	}
+	for _, tc := range []struct {
+		name string
+		c    call
+	}{
+		{"token route", call{path: "/pets", headers: withToken}},
+		{"none route", call{path: "/health", headers: forged}},
+		{"header_map", call{path: "/pets", raw: raw}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ok := wantAllowed(t, f.check(t, tc.c.request()))
+			remove := ok.GetHeadersToRemove()
+			for _, n := range []string{"x_user_sub", "x-user_sub", "x_user_email", "x_client_id"} {
+				if !slices.Contains(remove, n) {
+					t.Errorf("%s not removed: %v", n, remove)
+				}
+			}
+			if slices.Contains(remove, "x_unrelated") {
+				t.Errorf("x_unrelated is no claim header, but removed: %v", remove)
+			}
+		})
+	}
+}

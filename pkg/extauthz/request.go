@@ -16,21 +16,41 @@ import (
 type requestHeaders struct {
 	m   map[string]string
 	raw []*corev3.HeaderValue
-	// lower is set when every key of m is a lower-case ASCII token, as
-	// Envoy sends them: then no two keys can spell one name, and a lookup
-	// is one map access instead of a walk of every key.
+	// lower is set when every key of m is a lower-case ASCII token
+	// without '_', as Envoy sends the headers of ordinary requests: then
+	// no two keys can spell one name, a lookup is one map access instead
+	// of a walk of every key, and no key needs the CGI reading
+	// (authz.Request.Underscored).
 	lower bool
 }
 
 // lowerToken reports whether k is made of visible ASCII with no upper-case
-// letter.
+// letter and no '_'.
 func lowerToken(k string) bool {
 	for i := 0; i < len(k); i++ {
-		if c := k[i]; c <= ' ' || c >= 0x7f || c >= 'A' && c <= 'Z' {
+		if c := k[i]; c <= ' ' || c >= 0x7f || c >= 'A' && c <= 'Z' || c == '_' {
 			return false
 		}
 	}
 	return true
+}
+
+// underscored lists the request's header names that hold a '_', lower
+// case; nil when none does.
+func (h *requestHeaders) underscored() []string {
+	var out []string
+	add := func(k string) {
+		if strings.IndexByte(k, '_') >= 0 {
+			out = append(out, strings.ToLower(k))
+		}
+	}
+	for k := range h.m {
+		add(k)
+	}
+	for _, hv := range h.raw {
+		add(hv.GetKey())
+	}
+	return out
 }
 
 var _ authz.Headers = (*requestHeaders)(nil)
@@ -133,4 +153,7 @@ func toRequest(req *authv3.CheckRequest, lower bool, hs *requestHeaders, out *au
 	out.Method = strings.ToUpper(out.Method)
 	out.RouteName = attrs.GetContextExtensions()["route"]
 	out.Headers = hs
+	if !lower {
+		out.Underscored = hs.underscored()
+	}
 }

@@ -54,6 +54,11 @@ func endpointOf(requestURI string) endpoint {
 // to /auth, and neither may move the decision.
 func translate(ep endpoint, r *http.Request, out *authz.Request) string {
 	out.Headers = headers(r.Header)
+	for k := range r.Header {
+		if strings.IndexByte(k, '_') >= 0 {
+			out.Underscored = append(out.Underscored, strings.ToLower(k))
+		}
+	}
 	switch ep {
 	case endpointEnvoy:
 		out.Method = strings.ToUpper(r.Method)
