@@ -75,12 +75,21 @@ func TestClaimHeadersStrippedAndCopied(t *testing.T) {
 			{"allowed upstream", `(?mi)\{\s*exact:\s*%s\s*\}`},
 		},
 	}
+	// Caddy and Traefik pass underscored header names through; CGI-style
+	// upstreams read x_user_sub as x-user-sub, so those spellings are
+	// removed too. (nginx drops them: underscores_in_headers is off.)
+	configs["caddy/Caddyfile"] = append(configs["caddy/Caddyfile"], rule{"removed in its underscore spelling", `(?mi)^\s*request_header\s+-%s\s*$`})
+	configs["traefik/dynamic.yaml"] = append(configs["traefik/dynamic.yaml"], rule{"removed in its underscore spelling", `(?mi)^\s*%s:\s*""\s*$`})
+	if regexp.MustCompile(`(?m)^\s*underscores_in_headers\s+on`).MatchString(read(t, "nginx/extauthz.conf")) {
+		t.Error("nginx/extauthz.conf: underscores_in_headers on would pass x_user_sub, which CGI-style upstreams read as x-user-sub")
+	}
 	for file, rules := range configs {
 		text := read(t, file)
 		for _, name := range names {
 			for _, r := range rules {
 				n := regexp.QuoteMeta(name)
-				if strings.HasPrefix(file, "nginx") && strings.Contains(r.pattern, "upstream_http_") {
+				if strings.HasPrefix(file, "nginx") && strings.Contains(r.pattern, "upstream_http_") ||
+					strings.HasSuffix(r.what, "underscore spelling") {
 					n = strings.ReplaceAll(n, "-", "_")
 				}
 				if !regexp.MustCompile(fmt.Sprintf(r.pattern, n)).MatchString(text) {

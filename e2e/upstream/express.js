@@ -18,6 +18,7 @@ const handler = (name) => (req, res) => res.set('X-Handler', name).end();
 app.all('/', handler('root'));
 app.all('/admin', handler('admin'));
 app.all('/admin/*', handler('admin-any'));
+app.all('/console/*', handler('console-any'));
 app.get('/users/:id', handler('users-get'));
 app.all('/pets/:petId', (req, res, next) =>
   req.hostname === 'api.example.com' ? handler('pet-api')(req, res) : next());
