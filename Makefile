@@ -63,7 +63,7 @@ e2e: e2e-deps ## run only the end-to-end tests
 
 .PHONY: bench
 bench: ## in-process benchmarks of the hot path (see BENCHMARKS.md)
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./pkg/extauthz/ ./pkg/httpauthz/ ./pkg/token/ ./pkg/policy/ ./internal/tokencache/ ./pkg/jwks/ ./internal/rsapkcs1/
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./internal/grpcauthz/ ./internal/httpauthz/ ./pkg/token/ ./pkg/policy/ ./internal/tokencache/ ./pkg/jwks/ ./internal/rsapkcs1/
 
 .PHONY: bench-load
 bench-load: build ## load benchmark: extauthz vs a no-op ext_authz server, same gRPC client (see BENCHMARKS.md)
@@ -82,7 +82,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 # times each mutant against its coverage run, so that run is forced past the
 # test cache (-count=1): a cached one takes well under a second, and every
 # mutant then "times out". MUTATE_TIMEOUT multiplies that measured time.
-MUTATE_PKGS ?= ./pkg/token ./pkg/authz ./pkg/policy ./pkg/extauthz ./internal/rsapkcs1
+MUTATE_PKGS ?= ./pkg/token ./internal/authz ./pkg/policy ./internal/grpcauthz ./internal/rsapkcs1
 MUTATE_WORKERS ?= 1
 MUTATE_THRESHOLD ?= 90
 MUTATE_TIMEOUT ?= 6

@@ -29,7 +29,7 @@ import (
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
-	"github.com/cognito-extauthz/cognito-extauthz/pkg/authz"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/authz"
 )
 
 // Facts about the extauthz binary (cmd/extauthz flags and their defaults).

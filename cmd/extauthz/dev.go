@@ -14,8 +14,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/server"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
-	"github.com/cognito-extauthz/cognito-extauthz/pkg/server"
 )
 
 //go:embed dev-policy.yaml

@@ -12,8 +12,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/cognito-extauthz/cognito-extauthz/pkg/authz"
-	"github.com/cognito-extauthz/cognito-extauthz/pkg/explain"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/authz"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/explain"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 	extauthzv1 "github.com/cognito-extauthz/cognito-extauthz/proto/extauthz/v1"

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/server"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
-	"github.com/cognito-extauthz/cognito-extauthz/pkg/server"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/explain/*.golden from the current output")

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/cognito-extauthz/cognito-extauthz/pkg/tlsfiles"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/tlsfiles"
 )
 
 // listenerTLSFlags are the TLS files of one listener of serve.

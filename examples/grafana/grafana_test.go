@@ -19,8 +19,8 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"go.uber.org/zap"
 
+	"github.com/cognito-extauthz/cognito-extauthz/internal/server"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
-	"github.com/cognito-extauthz/cognito-extauthz/pkg/server"
 )
 
 // exported starts the real service and returns every metric name its

@@ -1,0 +1,70 @@
+package grpcauthz
+
+import (
+	"testing"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+)
+
+// TestLowerTokens: the one-lookup fast path is taken only when every key
+// is of visible ASCII without upper case (each bound taken exactly) and no
+// header_map is sent; Limits.exceeded finds it out on its walk.
+func TestLowerTokens(t *testing.T) {
+	tests := []struct {
+		key  string
+		want bool
+	}{
+		{"authorization", true},
+		{"x-api-key", true},
+		{"!", true},              // 0x21, the first visible byte
+		{"~", true},              // 0x7e, the last
+		{"@", true}, {"[", true}, // either side of A-Z
+		{"", true},
+		{" ", false},
+		{"x api", false},
+		{"\x1f", false},
+		{"\x7f", false},
+		{"\x80", false},
+		{"x-api-\u212aey", false}, // KELVIN SIGN folds to k
+		{"A", false}, {"Z", false}, {"Authorization", false},
+	}
+	l := Limits{}.withDefaults()
+	for _, tt := range tests {
+		if got := lowerToken(tt.key); got != tt.want {
+			t.Errorf("lowerToken(%q) = %v, want %v", tt.key, got, tt.want)
+		}
+		req := limitRequest("GET", "h", "/", map[string]string{"x-ok": "", tt.key: ""})
+		if _, got := l.exceeded(req); got != tt.want {
+			t.Errorf("exceeded: lower = %v for key %q, want %v", got, tt.key, tt.want)
+		}
+		withRaw := limitRequest("GET", "h", "/", map[string]string{"x-ok": "", tt.key: ""}, [3]string{"x", "v", ""})
+		if _, got := l.exceeded(withRaw); got {
+			t.Errorf("exceeded: lower with a header_map for key %q", tt.key)
+		}
+	}
+}
+
+// TestHeaderValueForms: a header_map entry is read from raw_value when it
+// has one and from value otherwise (Envoy fills one or the other).
+func TestHeaderValueForms(t *testing.T) {
+	tests := []struct {
+		name      string
+		hv        *corev3.HeaderValue
+		want      string
+		wantCount int
+	}{
+		{"value only", &corev3.HeaderValue{Key: "authorization", Value: "Bearer v"}, "Bearer v", 1},
+		{"raw_value only", &corev3.HeaderValue{Key: "authorization", RawValue: []byte("Bearer r")}, "Bearer r", 1},
+		{"both: raw_value wins", &corev3.HeaderValue{Key: "authorization", Value: "Bearer v", RawValue: []byte("Bearer r")}, "Bearer r", 1},
+		{"other key", &corev3.HeaderValue{Key: "x-other", Value: "v"}, "", 0},
+	}
+	for _, tt := range tests {
+		hs := &requestHeaders{raw: []*corev3.HeaderValue{tt.hv}}
+		if got, n := hs.Get("authorization"); got != tt.want || n != tt.wantCount {
+			t.Errorf("%s: Get = %q, %d; want %q, %d", tt.name, got, n, tt.want, tt.wantCount)
+		}
+		if all := hs.All("authorization"); len(all) != tt.wantCount || (tt.wantCount > 0 && all[0] != tt.want) {
+			t.Errorf("%s: All = %q, want %d of %q", tt.name, all, tt.wantCount, tt.want)
+		}
+	}
+}

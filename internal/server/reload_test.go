@@ -1,0 +1,121 @@
+package server_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	"google.golang.org/grpc/codes"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/server"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
+)
+
+// halfWrittenPolicy protects /admin with a group requirement on its last line, so
+// every prefix of the file that stops before that line is a valid policy
+// that lets any signed-in user in.
+const halfWrittenPolicy = `apiVersion: cognito-extauthz/v1
+authorizers:
+  users:
+    userPools:
+      - userPoolId: ${POOL}
+        issuer: ${ISSUER}
+        jwksUri: ${JWKS}
+    appClientIds: [client-a]
+routes:
+%s  - name: admin
+    match: { path: /admin }
+    authorizer: users
+    mode: identity-claims
+    groups: [admins]
+`
+
+const reportsRoute = `  - name: reports
+    match: { path: /reports }
+    authorizer: users
+    mode: identity-claims
+`
+
+// TestHalfWrittenPolicyNeverApplied reproduces a policy rewritten in place
+// by a slow writer: the new file's valid prefix (the admin route without its
+// `groups: [admins]` line) sits on disk for 1.5 s before the rest is
+// appended. A non-admin checking /admin over real gRPC throughout must never
+// be allowed, and the completed policy must be applied once it has settled.
+func TestHalfWrittenPolicyNeverApplied(t *testing.T) {
+	env := testenv.New(t)
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	before := env.Expand(fmt.Sprintf(halfWrittenPolicy, ""))
+	after := env.Expand(fmt.Sprintf(halfWrittenPolicy, reportsRoute))
+	if err := os.WriteFile(path, []byte(before), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, server.Config{PolicyPath: path})
+	eventually(t, 10*time.Second, "ready", r.srv.Ready)
+
+	user := env.ID(t, issuer.TokenOptions{Groups: []string{"users"}})
+	admin := env.ID(t, issuer.TokenOptions{Groups: []string{"admins"}})
+	if c := r.code(t, "/admin", user); c != codes.PermissionDenied {
+		t.Fatalf("non-admin on /admin before the rewrite = %v, want PermissionDenied", c)
+	}
+
+	var checks, allowed atomic.Int64
+	stopChecks := r.checkLoop(2, "/admin", user, 5*time.Millisecond, func(resp *authv3.CheckResponse, err error) {
+		checks.Add(1)
+		if err == nil && codes.Code(resp.GetStatus().GetCode()) == codes.OK {
+			allowed.Add(1)
+		}
+	})
+
+	// The slow in-place rewrite: truncate, write a valid prefix, pause,
+	// complete.
+	cut := strings.Index(after, "    groups: [admins]\n")
+	if cut < 0 {
+		t.Fatal("test policy lost its groups line")
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(after[:cut]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if _, err := f.WriteString(after[cut:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The completed policy goes live once settled; keep checking a little
+	// past that.
+	eventually(t, 11*time.Second, "completed policy applied", func() bool {
+		return r.code(t, "/reports", user) == codes.OK
+	})
+	time.Sleep(300 * time.Millisecond)
+	stopChecks()
+
+	if n := allowed.Load(); n != 0 {
+		t.Fatalf("a non-admin was allowed on /admin %d times of %d checks during the rewrite", n, checks.Load())
+	}
+	if checks.Load() < 50 {
+		t.Fatalf("only %d checks ran during the rewrite", checks.Load())
+	}
+	if c := r.code(t, "/admin", admin); c != codes.OK {
+		t.Fatalf("admin on /admin after the rewrite = %v, want OK", c)
+	}
+	if c := r.code(t, "/admin", user); c != codes.PermissionDenied {
+		t.Fatalf("non-admin on /admin after the rewrite = %v, want PermissionDenied", c)
+	}
+	_, body := r.get(t, "/metrics")
+	if !strings.Contains(body, `extauthz_policy_reloads_total{result="unsettled"}`) ||
+		strings.Contains(body, `extauthz_policy_reloads_total{result="unsettled"} 0`) {
+		t.Errorf("unsettled reload not counted:\n%s", grepLines(body, "reloads"))
+	}
+}
