@@ -142,7 +142,7 @@ func mustJSON(t *testing.T, v any) string {
 	return string(b)
 }
 
-// TestCognitoLocal runs every row of the contract's response table against
+// TestCognitoLocal runs every row of the response table (README) against
 // real cognito-local tokens through a real `extauthz serve`.
 func TestCognitoLocal(t *testing.T) {
 	f := setup(t)

@@ -12,7 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/authz"
-	"github.com/cognito-extauthz/cognito-extauthz/internal/grpcauthz"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/check"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/server"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/tlsfiles"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/tracing"
@@ -69,8 +69,8 @@ func (f *serverFlags) register(fs *flag.FlagSet, grpcAddr, adminAddr, logFormat 
 	fs.DurationVar(&f.reloadInterval, "reload-interval", 5*time.Second, "poll interval of the policy file watcher (fallback to fsnotify)")
 	fs.DurationVar(&f.reloadSettle, "reload-settle", server.DefaultReloadSettle, "a changed policy file is applied only once its content has stayed the same this long (0: at once, only for writers that rename a complete file into place)")
 	fs.IntVar(&f.maxMessageBytes, "grpc-max-message-bytes", server.DefaultMaxMessageBytes, "largest CheckRequest accepted; larger ones are refused with gRPC RESOURCE_EXHAUSTED")
-	fs.IntVar(&f.maxHeaders, "max-request-headers", grpcauthz.DefaultMaxHeaders, "a checked request with more headers is denied (431, request_too_large)")
-	fs.IntVar(&f.maxHeaderBytes, "max-request-header-bytes", grpcauthz.DefaultMaxHeaderBytes, "a checked request whose headers, path and host exceed this many bytes is denied (431, request_too_large)")
+	fs.IntVar(&f.maxHeaders, "max-request-headers", check.DefaultMaxHeaders, "a checked request with more headers is denied (431, request_too_large)")
+	fs.IntVar(&f.maxHeaderBytes, "max-request-header-bytes", check.DefaultMaxHeaderBytes, "a checked request whose headers, path and host exceed this many bytes is denied (431, request_too_large)")
 	fs.BoolVar(&f.reflection, "grpc-reflection", reflection, "register gRPC server reflection (for grpcurl)")
 	fs.BoolVar(&f.enableAdminRPC, "enable-admin-rpc", false, "serve extauthz.v1.Admin/Explain on the gRPC listener (answers whether a token is valid: keep the port private)")
 	fs.BoolVar(&f.enablePprof, "enable-pprof", false, "serve Go's profiler under /debug/pprof/ on the admin listener (exposes internals: keep the port private)")
@@ -124,7 +124,7 @@ func (f *serverFlags) config(log, decisions *zap.Logger) server.Config {
 		ReloadInterval:     f.reloadInterval,
 		ReloadSettle:       settle,
 		MaxMessageBytes:    f.maxMessageBytes,
-		RequestLimits:      grpcauthz.Limits{MaxHeaders: f.maxHeaders, MaxHeaderBytes: f.maxHeaderBytes},
+		RequestLimits:      check.Limits{MaxHeaders: f.maxHeaders, MaxHeaderBytes: f.maxHeaderBytes},
 		Reflection:         f.reflection,
 		HTTPAuthzAddr:      f.httpAuthzAddr,
 		Logger:             log,

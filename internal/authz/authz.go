@@ -13,6 +13,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/cognito-extauthz/cognito-extauthz/internal/httpsyntax"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/tokencache"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
@@ -477,11 +478,5 @@ func isSet(set []Header, name string) bool {
 // leading or trailing whitespace. Control characters would either be
 // rejected by Envoy (validate_mutations) or split the header.
 func validHeaderValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c < 0x20 && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return strings.TrimSpace(v) == v
+	return httpsyntax.ValidFieldValue(v) && strings.TrimSpace(v) == v
 }

@@ -1,19 +1,11 @@
 package authz
 
 import (
+	"github.com/cognito-extauthz/cognito-extauthz/internal/httpsyntax"
+
 	"net/url"
 	"strings"
-
-	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 )
-
-// overrideHeaders are the request headers through which web frameworks
-// let a client tunnel one method inside another (Express's
-// method-override, Spring's and ASP.NET's filters, Rails' and Symfony's
-// request objects, Google's and Microsoft's APIs). An upstream that honours
-// one runs the handler of the named method, so the request must be allowed
-// for that method as well as for the one it was sent with.
-var overrideHeaders = [...]string{"x-http-method-override", "x-http-method", "x-method-override"}
 
 // overrideParam is the query parameter that Laravel, Symfony, Rails (with
 // Rack::MethodOverride's query option) and Express's method-override read
@@ -38,15 +30,18 @@ func methods(req *Request) []string {
 			}
 		}
 	}
-	for _, h := range overrideHeaders {
+	// An upstream that honours an override header runs the handler of the
+	// named method, so the request must be allowed for that method as well
+	// as for the one it was sent with.
+	for _, h := range httpsyntax.OverrideHeaders {
 		for _, v := range req.Headers.All(h) {
 			add(v)
 		}
 	}
 	// "x_http_method_override" is the override header to a CGI-style
-	// upstream (policy.CGIName).
+	// upstream.
 	for _, n := range req.Underscored {
-		if isOverrideHeader(policy.CGIName(n)) {
+		if httpsyntax.IsOverrideHeader(httpsyntax.CGIName(n)) {
 			for _, v := range req.Headers.All(n) {
 				add(v)
 			}
@@ -58,15 +53,6 @@ func methods(req *Request) []string {
 		}
 	}
 	return out
-}
-
-func isOverrideHeader(name string) bool {
-	for _, h := range overrideHeaders {
-		if h == name {
-			return true
-		}
-	}
-	return false
 }
 
 // mayOverride is the cheap test that keeps the query of almost every

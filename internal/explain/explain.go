@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/authz"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/check"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/grpcauthz"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
@@ -106,6 +107,10 @@ func candidate(r *policy.Route) *extauthzv1.RouteCandidate {
 // the Decision message.
 func describe(d *authz.Decision, resp *authv3.CheckResponse) *extauthzv1.Decision {
 	code := codes.Code(resp.GetStatus().GetCode())
+	// The response's metadata is pre-encoded as Check sends it; an
+	// unreadable one shows as none (it cannot be: the encoder is tested
+	// against every decision kind).
+	md, _ := grpcauthz.Metadata(resp)
 	msg := &extauthzv1.Decision{
 		Allowed:  code == codes.OK,
 		Route:    d.RouteName(),
@@ -113,7 +118,7 @@ func describe(d *authz.Decision, resp *authv3.CheckResponse) *extauthzv1.Decisio
 		Detail:   d.Detail,
 		GrpcCode: code.String(),
 		DryRun:   d.DryRun,
-		Metadata: metadata(resp.GetDynamicMetadata().AsMap()),
+		Metadata: metadata(md.AsMap()),
 	}
 	// Lower case, as Envoy forwards them (HTTP/2 on the wire).
 	if ok := resp.GetOkResponse(); ok != nil && msg.Allowed {
@@ -141,11 +146,12 @@ func describe(d *authz.Decision, resp *authv3.CheckResponse) *extauthzv1.Decisio
 func metadata(md map[string]any) *extauthzv1.CheckMetadata {
 	str := func(k string) string { s, _ := md[k].(string); return s }
 	m := &extauthzv1.CheckMetadata{
-		Route: str("route"), Sub: str("sub"), Username: str("username"), TokenUse: str("token_use"),
-		ClientId: str("client_id"), Pool: str("pool"), Reason: str("reason"),
+		Route: str(check.MetaRoute), Sub: str(check.MetaSub), Username: str(check.MetaUsername),
+		TokenUse: str(check.MetaTokenUse), ClientId: str(check.MetaClientID), Pool: str(check.MetaPool),
+		Reason: str(check.MetaReason),
 	}
-	m.DryRun, _ = md["dry_run"].(bool)
-	if list, ok := md["scopes"].([]any); ok {
+	m.DryRun, _ = md[check.MetaDryRun].(bool)
+	if list, ok := md[check.MetaScopes].([]any); ok {
 		for _, v := range list {
 			if s, ok := v.(string); ok {
 				m.Scopes = append(m.Scopes, s)
@@ -193,21 +199,21 @@ func metadataJSON(m *extauthzv1.CheckMetadata) map[string]any {
 	if m == nil {
 		return nil
 	}
-	out := map[string]any{"route": m.GetRoute()}
+	out := map[string]any{check.MetaRoute: m.GetRoute()}
 	if m.GetTokenUse() != "" {
-		out["sub"], out["username"], out["token_use"] = m.GetSub(), m.GetUsername(), m.GetTokenUse()
-		out["client_id"], out["pool"] = m.GetClientId(), m.GetPool()
+		out[check.MetaSub], out[check.MetaUsername], out[check.MetaTokenUse] = m.GetSub(), m.GetUsername(), m.GetTokenUse()
+		out[check.MetaClientID], out[check.MetaPool] = m.GetClientId(), m.GetPool()
 		scopes := m.GetScopes()
 		if scopes == nil {
 			scopes = []string{}
 		}
-		out["scopes"] = scopes
+		out[check.MetaScopes] = scopes
 	}
 	if m.GetReason() != "" {
-		out["reason"] = m.GetReason()
+		out[check.MetaReason] = m.GetReason()
 	}
 	if m.GetDryRun() {
-		out["dry_run"] = true
+		out[check.MetaDryRun] = true
 	}
 	return out
 }

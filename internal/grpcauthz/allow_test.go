@@ -11,7 +11,7 @@ import (
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
 )
 
-// TestAllowClaimHeaderFormats pins the contract's claimHeaders formatting
+// TestAllowClaimHeaderFormats pins the documented claimHeaders formatting
 // on the wire: strings as they are, numbers in decimal, booleans, arrays
 // comma-joined, objects as compact JSON; an absent claim sets nothing and
 // its header is removed instead.

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/authz"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/check"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/grpcauthz"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
@@ -38,7 +39,7 @@ func benchServer(b *testing.B, timeout time.Duration) (*testenv.Env, *grpcauthz.
 		Snapshot:   func() *policy.Snapshot { return snap },
 		Authorizer: authz.New(keys, authz.Options{CacheSize: authz.DefaultCacheSize, Timeout: timeout}),
 		Logger:     log,
-		Metrics:    grpcauthz.NewMetrics(prometheus.NewRegistry()),
+		Observer:   check.NewObserver(check.ObserverOptions{Logger: log, Metrics: check.NewMetrics(prometheus.NewRegistry())}),
 	})
 	return env, srv
 }

@@ -30,7 +30,7 @@ func request(a routecases.Attack, tok string) *authv3.CheckRequest {
 	return req
 }
 
-// TestRouteConfusionAttacks sends each attack of issue 11 through the real
+// TestRouteConfusionAttacks sends each route-confusion attack through the real
 // gRPC edge without a token: none may be allowed, and each is denied for
 // its own reason.
 func TestRouteConfusionAttacks(t *testing.T) {
@@ -127,7 +127,7 @@ func TestRouteAgreementWithGoMux(t *testing.T) {
 	}
 }
 
-// TestClaimHeaderListInjection (issue 11 item 8): a group named
+// TestClaimHeaderListInjection: a group named
 // "admins,root" must not reach an upstream that splits x-user-groups on
 // commas as a group "root"; the header is removed instead, and the warning
 // names the header, never the value.
@@ -151,7 +151,7 @@ func TestClaimHeaderListInjection(t *testing.T) {
 	}
 }
 
-// TestClaimConditionTypeConfusion (issue 11 item 8): a list claim never
+// TestClaimConditionTypeConfusion: a list claim never
 // meets a scalar condition, though it renders the same.
 func TestClaimConditionTypeConfusion(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
@@ -177,7 +177,7 @@ func TestClaimConditionTypeConfusion(t *testing.T) {
 	}
 }
 
-// TestReservedClaimHeaders (issue 11 item 9): a policy cannot make a claim
+// TestReservedClaimHeaders: a policy cannot make a claim
 // (often user-writable) into a header upstreams trust for routing or
 // identity; such a policy never loads, so no Check can set one.
 func TestReservedClaimHeaders(t *testing.T) {

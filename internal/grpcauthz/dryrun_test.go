@@ -101,10 +101,10 @@ func TestDryRun(t *testing.T) {
 
 	got := nonZero(t, f.reg, "extauthz_checks_total")
 	for key, n := range map[string]float64{
-		`decision="dry_run",reason="group_missing",route="reports"`: 1,
-		`decision="dry_run",reason="token_missing",route="reports"`: 1,
-		`decision="allow",reason="allowed",route="reports"`:         1,
-		`decision="deny",reason="group_missing",route="ledger"`:     1,
+		`decision="dry_run",edge="grpc",reason="group_missing",route="reports"`: 1,
+		`decision="dry_run",edge="grpc",reason="token_missing",route="reports"`: 1,
+		`decision="allow",edge="grpc",reason="allowed",route="reports"`:         1,
+		`decision="deny",edge="grpc",reason="group_missing",route="ledger"`:     1,
 	} {
 		if got[key] != n {
 			t.Errorf("extauthz_checks_total{%s} = %v, want %v (all: %v)", key, got[key], n, got)

@@ -7,7 +7,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 
-	"github.com/cognito-extauthz/cognito-extauthz/internal/grpcauthz"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/check"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
@@ -143,7 +143,7 @@ gatewayResponses:
 	snap := env.Policy(t, readTestdata(t, "gateway-responses.yaml"))
 	for _, code := range []reason.Code{reason.TokenMissing, reason.KidUnknown, reason.TokenExpired, reason.GroupMissing,
 		reason.RouteNotFound, reason.Internal, reason.JWKSUnavailable} {
-		d := grpcauthz.DenialFor(snap, code, nil)
+		d := check.DenialFor(snap, code, nil)
 		n := 0
 		for _, h := range d.Headers {
 			if h.Name == "x-extauthz-reason" {

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/authz"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/check"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/grpcauthz"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
@@ -102,13 +103,16 @@ func newFixture(t testing.TB, o fixtureOptions) *fixture {
 		snapFn = o.snapshot
 	}
 	opts := grpcauthz.Options{
-		Snapshot:       snapFn,
-		Authorizer:     f.az,
-		Logger:         f.logs.Logger().Named("check"),
-		DecisionLogger: f.logs.Logger().Named("decision"),
-		OmitAllows:     o.omitAllows,
-		Metrics:        grpcauthz.NewMetrics(f.reg),
-		Tracer:         o.tracer,
+		Snapshot:   snapFn,
+		Authorizer: f.az,
+		Logger:     f.logs.Logger().Named("check"),
+		Observer: check.NewObserver(check.ObserverOptions{
+			Logger:         f.logs.Logger().Named("check"),
+			DecisionLogger: f.logs.Logger().Named("decision"),
+			OmitAllows:     o.omitAllows,
+			Metrics:        check.NewMetrics(f.reg),
+			Tracer:         o.tracer,
+		}),
 	}
 	if o.nilAuthorizer {
 		opts.Authorizer = nil
@@ -210,7 +214,7 @@ func bearer(tok string) map[string]string {
 	return map[string]string{"authorization": "Bearer " + tok}
 }
 
-// headerOptions checks the contract's rules for HeaderValueOptions (append
+// headerOptions checks the documented rules for HeaderValueOptions (append
 // explicitly false, one entry per name whatever its case) and returns them
 // as a map keyed by lower-case name.
 func headerOptions(t testing.TB, opts []*corev3.HeaderValueOption) map[string]string {

@@ -9,7 +9,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 
-	"github.com/cognito-extauthz/cognito-extauthz/internal/authz"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/check"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
 )
 
@@ -47,7 +47,7 @@ func rawN(n int) [][3]string {
 // the headers, and every byte of the request line and of each header form
 // counts.
 func TestLimitsExceededBoundaries(t *testing.T) {
-	l := Limits{MaxHeaders: 3, MaxHeaderBytes: 12}
+	l := check.Limits{MaxHeaders: 3, MaxHeaderBytes: 12}
 	tests := []struct {
 		name string
 		req  *authv3.CheckRequest
@@ -75,7 +75,7 @@ func TestLimitsExceededBoundaries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, _ := l.exceeded(tt.req)
+			d, _ := exceeded(l, tt.req)
 			if got := d != nil; got != tt.over {
 				t.Fatalf("exceeded = %+v, want over the limit %v", d, tt.over)
 			}
@@ -86,100 +86,18 @@ func TestLimitsExceededBoundaries(t *testing.T) {
 	}
 }
 
-// TestLimitsDefaults: a zero or negative limit takes the default; a
-// positive one is kept.
-func TestLimitsDefaults(t *testing.T) {
-	tests := []struct {
-		in, want Limits
-	}{
-		{Limits{}, Limits{DefaultMaxHeaders, DefaultMaxHeaderBytes}},
-		{Limits{-1, -1}, Limits{DefaultMaxHeaders, DefaultMaxHeaderBytes}},
-		{Limits{1, 1}, Limits{1, 1}},
+// TestArrival: TapArrival stamps the stream, and arrival reads the stamp
+// back (zero without one), which check.Deadline measures from.
+func TestArrival(t *testing.T) {
+	if !arrival(context.Background()).IsZero() {
+		t.Fatal("arrival without a stamp is not zero")
 	}
-	for _, tt := range tests {
-		if got := tt.in.withDefaults(); got != tt.want {
-			t.Errorf("%+v.withDefaults() = %+v, want %+v", tt.in, got, tt.want)
-		}
+	before := time.Now()
+	ctx, err := TapArrival(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-}
-
-// TestDeadline: a stream stamped by TapArrival carries its arrival plus
-// the timeout as the check's deadline (for a key fetch to arm; no timer
-// here) once decoding took longer than decodeSlack, and is denied when
-// that bound has passed; without a stamp or a positive timeout the context
-// is left alone.
-func TestDeadline(t *testing.T) {
-	bg := context.Background()
-	arrived := func(ago time.Duration) context.Context {
-		return context.WithValue(bg, arrivalKey{}, time.Now().Add(-ago))
-	}
-	tests := []struct {
-		name      string
-		ctx       context.Context
-		timeout   time.Duration
-		bound     bool // the context carries a check deadline
-		deny      bool
-		unchanged bool
-	}{
-		{"no stamp", bg, time.Hour, false, false, true},
-		{"zero timeout", arrived(time.Hour), 0, false, false, true},
-		{"negative timeout", arrived(time.Hour), -time.Second, false, false, true},
-		{"stamped in the future", arrived(-time.Hour), time.Hour, false, false, true},
-		{"decoding took 50ms of an hour", arrived(50 * time.Millisecond), time.Hour, true, false, false},
-		{"decoding took two hours of one", arrived(2 * time.Hour), time.Hour, false, true, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx, d := deadline(tt.ctx, tt.timeout)
-			if got := d != nil; got != tt.deny {
-				t.Fatalf("denial %+v, want one: %v", d, tt.deny)
-			}
-			if d != nil && d.Reason != reason.DeadlineExceeded {
-				t.Errorf("reason %s, want %s", d.Reason, reason.DeadlineExceeded)
-			}
-			if (ctx == tt.ctx) != tt.unchanged {
-				t.Errorf("context unchanged = %v, want %v", ctx == tt.ctx, tt.unchanged)
-			}
-			if _, ok := ctx.Deadline(); ok {
-				t.Error("the context got a deadline (a timer); only a key fetch may arm one")
-			}
-			dl, ok := authz.CheckDeadline(ctx)
-			if ok != tt.bound {
-				t.Fatalf("check deadline set = %v, want %v", ok, tt.bound)
-			}
-			if tt.bound {
-				from := tt.ctx.Value(arrivalKey{}).(time.Time)
-				if !dl.Equal(from.Add(tt.timeout)) {
-					t.Errorf("check deadline %v, want arrival plus timeout %v", dl, from.Add(tt.timeout))
-				}
-			}
-		})
-	}
-}
-
-// TestEnded: a context that ended before the decision is a denial naming
-// how it ended.
-func TestEnded(t *testing.T) {
-	canceled, cancel := context.WithCancel(context.Background())
-	cancel()
-	past, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
-	defer cancel2()
-	tests := []struct {
-		name string
-		ctx  context.Context
-		want reason.Code
-	}{
-		{"live", context.Background(), ""},
-		{"canceled", canceled, reason.Canceled},
-		{"deadline passed", past, reason.DeadlineExceeded},
-	}
-	for _, tt := range tests {
-		var got reason.Code
-		if d := ended(tt.ctx); d != nil {
-			got = d.Reason
-		}
-		if got != tt.want {
-			t.Errorf("%s: ended = %q, want %q", tt.name, got, tt.want)
-		}
+	if at := arrival(ctx); at.Before(before) || at.After(time.Now()) {
+		t.Fatalf("arrival %v outside the call", at)
 	}
 }

@@ -25,11 +25,11 @@ func TestMetrics(t *testing.T) {
 	}
 
 	want := map[string]float64{
-		`decision="allow",reason="allowed",route="list-pets"`:          2,
-		`decision="allow",reason="authorization_none",route="health"`:  1,
-		`decision="deny",reason="route_not_found",route="none"`:        2,
-		`decision="deny",reason="signature_invalid",route="list-pets"`: 1,
-		`decision="deny",reason="token_missing",route="list-pets"`:     1,
+		`decision="allow",edge="grpc",reason="allowed",route="list-pets"`:          2,
+		`decision="allow",edge="grpc",reason="authorization_none",route="health"`:  1,
+		`decision="deny",edge="grpc",reason="route_not_found",route="none"`:        2,
+		`decision="deny",edge="grpc",reason="signature_invalid",route="list-pets"`: 1,
+		`decision="deny",edge="grpc",reason="token_missing",route="list-pets"`:     1,
 	}
 	got := nonZero(t, f.reg, "extauthz_checks_total")
 	if !maps.Equal(got, want) {
@@ -46,17 +46,22 @@ func TestMetrics(t *testing.T) {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
+			dec, edge := "", ""
 			for _, l := range m.GetLabel() {
-				if l.GetName() == "decision" {
-					counts[l.GetValue()] = m.GetHistogram().GetSampleCount()
+				switch l.GetName() {
+				case "decision":
+					dec = l.GetValue()
+				case "edge":
+					edge = l.GetValue()
 				}
 			}
+			counts[edge+"/"+dec] = m.GetHistogram().GetSampleCount()
 			if m.GetHistogram().GetSampleSum() < 0 {
 				t.Errorf("negative duration sum")
 			}
 		}
 	}
-	if counts["allow"] != 3 || counts["deny"] != 4 {
-		t.Errorf("extauthz_check_duration_seconds counts = %v, want allow 3, deny 4", counts)
+	if counts["grpc/allow"] != 3 || counts["grpc/deny"] != 4 || counts["http/allow"] != 0 || counts["http/deny"] != 0 {
+		t.Errorf("extauthz_check_duration_seconds counts = %v, want grpc allow 3, deny 4, nothing for http", counts)
 	}
 }

@@ -3,7 +3,6 @@ package grpcauthz_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"sort"
 	"strings"
 	"testing"
@@ -16,7 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/metadata"
 
-	"github.com/cognito-extauthz/cognito-extauthz/internal/grpcauthz"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/check"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
@@ -64,7 +63,7 @@ func series(t testing.TB, reg *prometheus.Registry, name string) map[string]floa
 // so alerts and dashboards evaluate from start-up.
 func TestMetricsZeroAtStart(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	grpcauthz.NewMetrics(reg)
+	check.NewMetrics(reg)
 	checks := series(t, reg, "extauthz_checks_total")
 	for _, code := range reason.All() {
 		decisions := []string{"deny", "dry_run"}
@@ -72,9 +71,11 @@ func TestMetricsZeroAtStart(t *testing.T) {
 			decisions = []string{"allow"}
 		}
 		for _, dec := range decisions {
-			key := fmt.Sprintf(`decision=%q,reason=%q,route="none"`, dec, code)
-			if v, ok := checks[key]; !ok || v != 0 {
-				t.Errorf("extauthz_checks_total{%s} = %v (present %v), want 0 from start-up", key, v, ok)
+			for _, edge := range []string{check.EdgeGRPC, check.EdgeHTTP} {
+				key := fmt.Sprintf(`decision=%q,edge=%q,reason=%q,route="none"`, dec, edge, code)
+				if v, ok := checks[key]; !ok || v != 0 {
+					t.Errorf("extauthz_checks_total{%s} = %v (present %v), want 0 from start-up", key, v, ok)
+				}
 			}
 		}
 	}
@@ -89,13 +90,15 @@ func TestMetricsZeroAtStart(t *testing.T) {
 	for _, mf := range mfs {
 		if mf.GetName() == "extauthz_check_duration_seconds" {
 			for _, m := range mf.GetMetric() {
-				hist[m.GetLabel()[0].GetValue()] = true
+				hist[m.GetLabel()[0].GetValue()+"/"+m.GetLabel()[1].GetValue()] = true
 			}
 		}
 	}
 	for _, dec := range []string{"allow", "deny", "dry_run"} {
-		if !hist[dec] {
-			t.Errorf("extauthz_check_duration_seconds{decision=%q} missing at start-up", dec)
+		for _, edge := range []string{check.EdgeGRPC, check.EdgeHTTP} {
+			if !hist[dec+"/"+edge] {
+				t.Errorf("extauthz_check_duration_seconds{decision=%q,edge=%q} missing at start-up", dec, edge)
+			}
 		}
 	}
 }
@@ -197,7 +200,7 @@ func TestDecisionLogOmitAllows(t *testing.T) {
 // is counted, so written + dropped = checks.
 func TestDecisionLogSampling(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
-	const n = 3 * grpcauthz.SampleFirst
+	const n = 3 * check.SampleFirst
 	req := call{path: "/pets"}.request()
 	for range n {
 		if _, err := f.srv.Check(context.Background(), req); err != nil {
@@ -343,26 +346,6 @@ func TestTracingSpanStatus(t *testing.T) {
 				t.Errorf("span status %v, want %v", got, tt.want)
 			}
 		})
-	}
-}
-
-// TestStartSpan: the HTTP edge's span continues the request's
-// traceparent; with tracing off there is no span.
-func TestStartSpan(t *testing.T) {
-	f, _ := tracedFixture(t)
-	h := http.Header{"Traceparent": {traceparent(parentTrace, parentSpan)}}
-	_, span := f.srv.StartSpan(context.Background(), h)
-	if span == nil {
-		t.Fatal("no span with tracing on")
-	}
-	defer span.End()
-	if got := span.SpanContext().TraceID().String(); got != parentTrace {
-		t.Errorf("span trace %s, want the request's %s", got, parentTrace)
-	}
-	off := grpcauthz.NewServer(grpcauthz.Options{})
-	ctx := context.Background()
-	if got, span := off.StartSpan(ctx, h); span != nil || got != ctx {
-		t.Errorf("tracing off: span %v, context changed %v", span, got != ctx)
 	}
 }
 

@@ -4,11 +4,13 @@ import (
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/check"
 )
 
 // TestLowerTokens: the one-lookup fast path is taken only when every key
-// is of visible ASCII without upper case (each bound taken exactly) and no
-// header_map is sent; Limits.exceeded finds it out on its walk.
+// is of visible ASCII without upper case or '_' (each bound taken exactly)
+// and no header_map is sent; exceeded finds it out on its walk.
 func TestLowerTokens(t *testing.T) {
 	tests := []struct {
 		key  string
@@ -18,6 +20,7 @@ func TestLowerTokens(t *testing.T) {
 		{"x-api-key", true},
 		{"!", true},              // 0x21, the first visible byte
 		{"~", true},              // 0x7e, the last
+		{"x_user_sub", false},    // a CGI spelling: Underscored must be filled
 		{"@", true}, {"[", true}, // either side of A-Z
 		{"", true},
 		{" ", false},
@@ -28,17 +31,17 @@ func TestLowerTokens(t *testing.T) {
 		{"x-api-\u212aey", false}, // KELVIN SIGN folds to k
 		{"A", false}, {"Z", false}, {"Authorization", false},
 	}
-	l := Limits{}.withDefaults()
+	l := check.Limits{}.WithDefaults()
 	for _, tt := range tests {
 		if got := lowerToken(tt.key); got != tt.want {
 			t.Errorf("lowerToken(%q) = %v, want %v", tt.key, got, tt.want)
 		}
 		req := limitRequest("GET", "h", "/", map[string]string{"x-ok": "", tt.key: ""})
-		if _, got := l.exceeded(req); got != tt.want {
+		if _, got := exceeded(l, req); got != tt.want {
 			t.Errorf("exceeded: lower = %v for key %q, want %v", got, tt.key, tt.want)
 		}
 		withRaw := limitRequest("GET", "h", "/", map[string]string{"x-ok": "", tt.key: ""}, [3]string{"x", "v", ""})
-		if _, got := l.exceeded(withRaw); got {
+		if _, got := exceeded(l, withRaw); got {
 			t.Errorf("exceeded: lower with a header_map for key %q", tt.key)
 		}
 	}

@@ -10,7 +10,7 @@ import (
 // TestRequestTranslation pins how a CheckRequest's headers reach the
 // decision: the headers map (lower-case keys, repeated headers
 // comma-joined) and header_map (encode_raw_headers: raw_value bytes, one
-// entry per line), and the identity source rules of contract section 3.
+// entry per line), and the identity source rules of the policy file.
 func TestRequestTranslation(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
 	id := f.env.ID(t, issuer.TokenOptions{})

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/authz"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/check"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/grpcauthz"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
@@ -17,7 +18,7 @@ import (
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
 )
 
-// TestCheckResponseTable pins every row of the contract's section 5 table
+// TestCheckResponseTable pins every row of the README's response table
 // over a real gRPC connection: the RPC succeeds, and the CheckResponse
 // carries the status, HTTP status, body, WWW-Authenticate and reason.
 func TestCheckResponseTable(t *testing.T) {
@@ -102,7 +103,7 @@ func TestCheckResponseTable(t *testing.T) {
 	runCheckCases(t, f, tests)
 
 	t.Run("wrong issuer never fetched", func(t *testing.T) {
-		// Section 4.3: an iss naming no pool is denied before any key
+		// An iss naming no pool is denied before any key
 		// lookup, so attacker-chosen issuers cause no I/O.
 		if n := other.Hits(); n != 0 {
 			t.Errorf("the unconfigured issuer's JWKS was fetched %d times", n)
@@ -285,7 +286,7 @@ func TestDenialForEveryReason(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.code), func(t *testing.T) {
-			d := grpcauthz.DenialFor(nil, tt.code, nil)
+			d := check.DenialFor(nil, tt.code, nil)
 			if d.GRPCCode != tt.grpc || d.Status != tt.status {
 				t.Errorf("DenialFor(%s) = %v/%d, want %v/%d", tt.code, d.GRPCCode, d.Status, tt.grpc, tt.status)
 			}

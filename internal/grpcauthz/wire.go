@@ -6,6 +6,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/authz"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/check"
 )
 
 // The dynamic metadata of an allowed check was most of what a cached check
@@ -16,9 +17,7 @@ import (
 // raw bytes of CheckResponse field 4 (dynamic_metadata), set as the
 // message's unknown fields. Both the standard and the vtprotobuf
 // marshallers copy unknown fields verbatim, so Envoy receives an ordinary
-// google.protobuf.Struct. Response builds the same content as structpb
-// values for tools and tests, and TestWireResponseMatchesResponse holds
-// the two equal.
+// google.protobuf.Struct; Metadata parses it back for tools and tests.
 //
 // The encoded bytes are not kept per cached token: they would repeat the
 // token's strings in every cache entry (about a quarter of an entry), to
@@ -41,43 +40,43 @@ const (
 // (route and reason), pre-encoded. One allocation per response.
 func wireMetadata(resp *authv3.CheckResponse, d *authz.Decision) {
 	route := d.RouteName()
-	entries := stringEntrySize("route", route)
+	entries := stringEntrySize(check.MetaRoute, route)
 	c := d.Claims
 	var scopes scopeList
 	switch {
 	case !d.Allowed:
-		entries += stringEntrySize("reason", string(d.Reason))
+		entries += stringEntrySize(check.MetaReason, string(d.Reason))
 	case c != nil:
 		scopes = c
-		entries += stringEntrySize("sub", c.Subject()) + stringEntrySize("username", c.Username()) +
-			stringEntrySize("token_use", c.TokenUse()) + stringEntrySize("client_id", c.ClientID()) +
-			stringEntrySize("pool", c.Pool()) + listEntrySize("scopes", scopes)
+		entries += stringEntrySize(check.MetaSub, c.Subject()) + stringEntrySize(check.MetaUsername, c.Username()) +
+			stringEntrySize(check.MetaTokenUse, c.TokenUse()) + stringEntrySize(check.MetaClientID, c.ClientID()) +
+			stringEntrySize(check.MetaPool, c.Pool()) + listEntrySize(check.MetaScopes, scopes)
 	}
 	if d.DryRun {
 		// A dry-run route's would-be denial: allowed, but the metadata
-		// says so and why (as Response's dryRunMetadata does).
-		entries += entrySize("dry_run", boolValueSize) + stringEntrySize("reason", string(d.Reason))
+		// says so and why.
+		entries += entrySize(check.MetaDryRun, boolValueSize) + stringEntrySize(check.MetaReason, string(d.Reason))
 	}
 	b := make([]byte, 0, protowire.SizeTag(checkResponseDynamicMetadata)+protowire.SizeBytes(entries))
 	b = protowire.AppendTag(b, checkResponseDynamicMetadata, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(entries))
-	b = appendStringEntry(b, "route", route)
+	b = appendStringEntry(b, check.MetaRoute, route)
 	switch {
 	case !d.Allowed:
-		b = appendStringEntry(b, "reason", string(d.Reason))
+		b = appendStringEntry(b, check.MetaReason, string(d.Reason))
 	case c != nil:
-		b = appendStringEntry(b, "sub", c.Subject())
-		b = appendStringEntry(b, "username", c.Username())
-		b = appendStringEntry(b, "token_use", c.TokenUse())
-		b = appendStringEntry(b, "client_id", c.ClientID())
-		b = appendStringEntry(b, "pool", c.Pool())
-		b = appendListEntry(b, "scopes", scopes)
+		b = appendStringEntry(b, check.MetaSub, c.Subject())
+		b = appendStringEntry(b, check.MetaUsername, c.Username())
+		b = appendStringEntry(b, check.MetaTokenUse, c.TokenUse())
+		b = appendStringEntry(b, check.MetaClientID, c.ClientID())
+		b = appendStringEntry(b, check.MetaPool, c.Pool())
+		b = appendListEntry(b, check.MetaScopes, scopes)
 	}
 	if d.DryRun {
-		b = appendEntryHead(b, "dry_run", boolValueSize)
+		b = appendEntryHead(b, check.MetaDryRun, boolValueSize)
 		b = protowire.AppendTag(b, valueBool, protowire.VarintType)
 		b = protowire.AppendVarint(b, 1)
-		b = appendStringEntry(b, "reason", string(d.Reason))
+		b = appendStringEntry(b, check.MetaReason, string(d.Reason))
 	}
 	resp.DynamicMetadata = nil
 	resp.ProtoReflect().SetUnknown(protoreflect.RawFields(b))

@@ -16,7 +16,7 @@ import (
 
 // BenchmarkServeHTTP is the HTTP edge's share of an authorization request:
 // translation, the decision on a cached token, and the answer, without the
-// network. Compare with pkg/extauthz's BenchmarkCheck for the gRPC edge.
+// network. Compare with internal/grpcauthz's BenchmarkCheck for the gRPC edge.
 func BenchmarkServeHTTP(b *testing.B) {
 	env := testenv.New(b)
 	snap := env.Policy(b, testenv.Policy)

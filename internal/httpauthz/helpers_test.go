@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/authz"
-	"github.com/cognito-extauthz/cognito-extauthz/internal/grpcauthz"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/check"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/httpauthz"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
@@ -42,6 +42,8 @@ type fixtureOptions struct {
 	noWait   bool   // do not wait for the keys (JWKS down)
 	snapshot func() *policy.Snapshot
 	tracer   trace.Tracer // nil: tracing off
+	limits   check.Limits
+	timeout  time.Duration
 }
 
 func newFixture(t testing.TB, o fixtureOptions) *fixture {
@@ -69,11 +71,9 @@ func newFixture(t testing.TB, o fixtureOptions) *fixture {
 		snapFn = o.snapshot
 	}
 	log := f.logs.Logger()
-	edge := grpcauthz.NewServer(grpcauthz.Options{
-		Snapshot: snapFn, Authorizer: az, Logger: log.Named("check"), Metrics: grpcauthz.NewMetrics(f.reg),
-		Tracer: o.tracer,
-	})
-	h := httpauthz.New(httpauthz.Options{Snapshot: snapFn, Authorizer: az, Observer: edge, Logger: log.Named("http_authz")})
+	obs := check.NewObserver(check.ObserverOptions{Logger: log.Named("check"), Metrics: check.NewMetrics(f.reg), Tracer: o.tracer})
+	h := httpauthz.New(httpauthz.Options{Snapshot: snapFn, Authorizer: az, Observer: obs, Logger: log.Named("http_authz"),
+		Limits: o.limits, Timeout: o.timeout})
 	srv := httptest.NewUnstartedServer(nil)
 	srv.Config = httpauthz.NewServer(h, log)
 	srv.Start()

@@ -2,49 +2,46 @@
 // edge, asked over plain HTTP/1.1 by Envoy's http_service, Traefik
 // forwardAuth, Caddy forward_auth and nginx auth_request. It translates an
 // authorization request into an authz.Request and the decision into a
-// status, headers and body; the denial table, metrics and decision log are
-// pkg/extauthz's, so both edges answer, count and log alike.
+// status, headers and body; the denial table, limits, deadline, metrics,
+// decision log and spans are internal/check's, shared with the gRPC edge,
+// so both edges answer, count and log alike.
 package httpauthz
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"runtime/debug"
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/authz"
-	"github.com/cognito-extauthz/cognito-extauthz/internal/grpcauthz"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/check"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
 )
 
-// Observer records decisions; *grpcauthz.Server is one, so the HTTP edge
-// feeds the same metrics, decision log and traces as gRPC checks.
-type Observer interface {
-	// StartSpan starts a request's server span (nil when tracing is off).
-	StartSpan(ctx context.Context, h http.Header) (context.Context, trace.Span)
-	Observe(span trace.Span, req *authz.Request, d *authz.Decision, start time.Time)
-}
-
-var _ Observer = (*grpcauthz.Server)(nil)
-
 // Options configures a Handler.
 type Options struct {
 	// Snapshot returns the policy in force; each request reads it once.
-	Snapshot func() *policy.Snapshot
+	Snapshot check.Snapshots
 	// Authorizer makes the decisions.
 	Authorizer *authz.Authorizer
-	// Observer, when non-nil, records every decision.
-	Observer Observer
+	// Observer, when non-nil, records every decision (metrics, decision
+	// log, span), as for gRPC checks.
+	Observer *check.Observer
 	// Logger receives panics; decisions are logged by the Observer.
 	Logger *zap.Logger
+	// Limits bounds the headers of a request that is judged at all, as on
+	// the gRPC edge; over them the answer is 431 request_too_large.
+	Limits check.Limits
+	// Timeout, when positive, bounds a request from the moment its headers
+	// were read, as --check-timeout bounds a gRPC check.
+	Timeout time.Duration
 	// MaxBodyBytes caps the authorization request's body (none of the
 	// proxies sends one by default; the decision never reads it); 0 means
 	// DefaultMaxBodyBytes.
@@ -66,12 +63,20 @@ func New(opts Options) *Handler {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	opts.Limits = opts.Limits.WithDefaults()
 	log := opts.Logger
 	if log == nil {
 		log = zap.NewNop()
 	}
 	return &Handler{opts: opts, log: log}
 }
+
+// spanName is the span of one HTTP authorization request.
+const spanName = "http authorization"
+
+// abort reports whether a panic is net/http's way of aborting a handler,
+// which must reach net/http.
+func abort(p any) bool { return p == http.ErrAbortHandler }
 
 // ServeHTTP answers one authorization request: 200 allows, anything else
 // denies. Every path that is not an explicit allow writes a denial.
@@ -86,30 +91,29 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var (
 		snap *policy.Snapshot
 		areq authz.Request
-		d    *authz.Decision
+		span trace.Span
 	)
-	defer func() {
-		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler {
-				panic(p)
-			}
-			// Never an allow, never a dead process: a 503 the proxy
-			// treats as a denial.
-			h.log.Error("http authorization panicked", zap.Any("panic", p), zap.ByteString("stack", debug.Stack()))
-			d = &authz.Decision{Reason: reason.Internal, Detail: fmt.Sprint("panic: ", p)}
-			clear(w.Header()) // no half-written allow headers on a denial
-			writeDenial(w, snap, d)
-			h.observe(nil, nil, d, start)
-		}
-	}()
-	snap = h.snapshot()
-	var span trace.Span
-	if h.opts.Observer != nil {
-		var ctx context.Context
-		ctx, span = h.opts.Observer.StartSpan(r.Context(), r.Header)
+	defer check.Guard(h.log, abort, func(d *authz.Decision) {
+		// Never an allow, never a dead process: a 503 the proxy treats as
+		// a denial, with no half-written allow headers.
+		clear(w.Header())
+		writeDenial(w, snap, d)
+		h.opts.Observer.Observe(check.EdgeHTTP, span, nil, d, start)
+	})
+	snap = h.opts.Snapshot.Load()
+	// The same deadline as a gRPC check's, measured from when the headers
+	// were read (ReadHeaderTimeout bounds the reading itself).
+	ctx, late := check.Deadline(r.Context(), start, h.opts.Timeout)
+	if h.opts.Observer.Tracing() {
+		ctx, span = h.opts.Observer.StartSpan(ctx, spanName, []propagation.TextMapCarrier{propagation.HeaderCarrier(r.Header)})
+	}
+	if ctx != r.Context() {
 		r = r.WithContext(ctx)
 	}
-	d = h.decide(w, r, ep, snap, &areq)
+	d := late
+	if d == nil {
+		d = h.decide(w, r, ep, snap, &areq)
+	}
 	if d.Allowed {
 		writeAllow(w, snap, d)
 	} else {
@@ -119,12 +123,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if areq.Headers == nil {
 		req = nil
 	}
-	h.observe(span, req, d, start)
+	h.opts.Observer.Observe(check.EdgeHTTP, span, req, d, start)
 }
 
-// decide reads (and bounds) the body, translates the request and asks for
-// the decision.
+// decide bounds the request's headers, reads (and bounds) the body,
+// translates the request and asks for the decision.
 func (h *Handler) decide(w http.ResponseWriter, r *http.Request, ep endpoint, snap *policy.Snapshot, areq *authz.Request) *authz.Decision {
+	if d := exceeded(h.opts.Limits, r); d != nil {
+		// The request line only, for the log: reading a header of this
+		// request is the cost being refused.
+		areq.Method, areq.Path, areq.Headers = r.Method, r.URL.Path, headers(nil)
+		return d
+	}
 	if err := drain(w, r, h.opts.MaxBodyBytes); err != nil {
 		return &authz.Decision{Reason: reason.RequestInvalid, Detail: err.Error()}
 	}
@@ -134,7 +144,27 @@ func (h *Handler) decide(w http.ResponseWriter, r *http.Request, ep endpoint, sn
 	if h.opts.Authorizer == nil {
 		return &authz.Decision{Reason: reason.Internal, Detail: "no authorizer"}
 	}
+	if d := check.Ended(r.Context()); d != nil {
+		return d
+	}
 	return h.opts.Authorizer.Decide(r.Context(), snap, areq)
+}
+
+// exceeded returns a request_too_large denial when r's headers are over
+// the limits, counted as the gRPC edge counts a CheckRequest's: every
+// header line, and the bytes of names, values, target, host and method.
+func exceeded(l check.Limits, r *http.Request) *authz.Decision {
+	n, size := 0, len(r.RequestURI)+len(r.Host)+len(r.Method)
+	for k, vs := range r.Header {
+		n += len(vs)
+		for _, v := range vs {
+			size += len(k) + len(v)
+		}
+	}
+	if d := l.TooMany(n); d != nil {
+		return d
+	}
+	return l.TooBig(size)
 }
 
 // drain reads the body up to max, so a large one is refused early and the
@@ -152,19 +182,6 @@ func drain(w http.ResponseWriter, r *http.Request, max int64) error {
 		return fmt.Errorf("read body: %w", err)
 	}
 	return nil
-}
-
-func (h *Handler) snapshot() *policy.Snapshot {
-	if h.opts.Snapshot == nil {
-		return nil
-	}
-	return h.opts.Snapshot()
-}
-
-func (h *Handler) observe(span trace.Span, req *authz.Request, d *authz.Decision, start time.Time) {
-	if h.opts.Observer != nil {
-		h.opts.Observer.Observe(span, req, d, start)
-	}
 }
 
 // Response header names of an allow.
@@ -197,7 +214,7 @@ func writeAllow(w http.ResponseWriter, snap *policy.Snapshot, d *authz.Decision)
 // writeDenial answers with exactly the gRPC edge's denial: the shared
 // table's status, JSON body and headers, gatewayResponses applied.
 func writeDenial(w http.ResponseWriter, snap *policy.Snapshot, d *authz.Decision) {
-	den := grpcauthz.DenialFor(snap, d.Reason, d.Route)
+	den := check.DenialFor(snap, d.Reason, d.Route)
 	hdr := w.Header()
 	for _, hh := range den.Headers {
 		hdr.Set(hh.Name, hh.Value)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/authz"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/httpsyntax"
 )
 
 // endpoint is the proxy protocol an authorization request speaks. Each one
@@ -85,7 +86,7 @@ func fromFamily(f family, r *http.Request, out *authz.Request) string {
 	if detail != "" {
 		return detail
 	}
-	if !isToken(method) {
+	if !httpsyntax.IsToken(method) {
 		return f.method + " is not an HTTP method"
 	}
 	uri, detail := single(r.Header, f.uri)
@@ -142,23 +143,6 @@ func checkURI(uri string) string {
 	return ""
 }
 
-// isToken reports whether s is an RFC 9110 token (what a method is).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 // headers is the authz view of an HTTP authorization request's headers. It
 // hides both forwarding families: they say which request is asked about,
 // and must never also act as a token (an identitySource naming one) or
@@ -167,15 +151,8 @@ type headers http.Header
 
 var _ authz.Headers = headers(nil)
 
-// forwarding reports whether name (any case) is in a forwarding family.
-func forwarding(name string) bool {
-	const fwd, orig = "x-forwarded-", "x-original-"
-	return len(name) >= len(fwd) && strings.EqualFold(name[:len(fwd)], fwd) ||
-		len(name) >= len(orig) && strings.EqualFold(name[:len(orig)], orig)
-}
-
 func (h headers) Get(name string) (string, int) {
-	if forwarding(name) {
+	if httpsyntax.IsForwarding(name) {
 		return "", 0
 	}
 	vs := h[textproto.CanonicalMIMEHeaderKey(name)]
@@ -186,7 +163,7 @@ func (h headers) Get(name string) (string, int) {
 }
 
 func (h headers) All(name string) []string {
-	if forwarding(name) {
+	if httpsyntax.IsForwarding(name) {
 		return nil
 	}
 	return h[textproto.CanonicalMIMEHeaderKey(name)]

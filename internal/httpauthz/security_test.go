@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cognito-extauthz/cognito-extauthz/internal/check"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 )
@@ -209,17 +210,45 @@ func TestLimits(t *testing.T) {
 			"Transfer-Encoding: chunked\r\n\r\n"+body+"0\r\n\r\n")
 		wantDeny(t, a, denyBadReq)
 	})
-	t.Run("huge headers", func(t *testing.T) {
-		a := f.raw(t, "GET /auth HTTP/1.1\r\nHost: x\r\nX-Forwarded-Method: GET\r\nX-Forwarded-Uri: /health\r\n"+
-			"X-Pad: "+strings.Repeat("p", 80<<10)+"\r\nConnection: close\r\n\r\n")
-		if a.status != http.StatusRequestHeaderFieldsTooLarge {
+	// Headers over the limits get the gRPC edge's 431 request_too_large
+	// JSON answer, counted and logged; net/http itself refuses only what
+	// is over twice the byte limit, with its own plain 431.
+	small := newFixture(t, fixtureOptions{limits: check.Limits{MaxHeaders: 20, MaxHeaderBytes: 8 << 10}})
+	tooLarge := deny{431, `{"message":"Request Header Fields Too Large"}`, "", "request_too_large"}
+	pad := func(n int) string {
+		return "GET /auth HTTP/1.1\r\nHost: x\r\nX-Forwarded-Method: GET\r\nX-Forwarded-Uri: /health\r\n" +
+			"X-Pad: " + strings.Repeat("p", n) + "\r\nConnection: close\r\n\r\n"
+	}
+	t.Run("headers just within the byte limit", func(t *testing.T) {
+		wantAllow(t, small.raw(t, pad(7<<10)), allow{route: "health", empty: small.snap.ClaimHeaderNames(), remove: small.snap.ClaimHeaderNames()})
+	})
+	t.Run("headers over the byte limit", func(t *testing.T) {
+		wantDeny(t, small.raw(t, pad(9<<10)), tooLarge)
+	})
+	t.Run("too many headers", func(t *testing.T) {
+		var b strings.Builder
+		b.WriteString("GET /auth HTTP/1.1\r\nHost: x\r\nX-Forwarded-Method: GET\r\nX-Forwarded-Uri: /health\r\n")
+		for i := range 20 {
+			fmt.Fprintf(&b, "X-H%d: v\r\n", i)
+		}
+		b.WriteString("Connection: close\r\n\r\n")
+		wantDeny(t, small.raw(t, b.String()), tooLarge)
+	})
+	t.Run("headers over twice the limit: net/http's own 431", func(t *testing.T) {
+		if a := small.raw(t, pad(20<<10)); a.status != http.StatusRequestHeaderFieldsTooLarge {
 			t.Fatalf("status %d, want 431", a.status)
 		}
 	})
+	if got := series(t, small, "extauthz_checks_total")[`{decision="deny",edge="http",reason="request_too_large",route="none"}`]; got != 2 {
+		t.Errorf("request_too_large counted %v times, want 2", got)
+	}
+	if !strings.Contains(small.logs.String(), `"reason":"request_too_large"`) {
+		t.Errorf("request_too_large not in the decision log:\n%s", small.logs.String())
+	}
 }
 
-// TestMetricsAndLogs: HTTP decisions land in the gRPC edge's metrics and
-// decision log, and no token appears in any log line.
+// TestMetricsAndLogs: HTTP decisions land in the shared metrics (edge
+// "http") and decision log, and no token appears in any log line.
 func TestMetricsAndLogs(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
 	id := f.env.ID(t, issuer.TokenOptions{})
@@ -230,34 +259,11 @@ func TestMetricsAndLogs(t *testing.T) {
 	// Every series of the closed label set exists from the start at 0;
 	// the ones these requests moved are the ones that count.
 	want := map[string]float64{
-		`{decision="allow",reason="allowed",route="list-pets"}`:      1,
-		`{decision="deny",reason="request_invalid",route="none"}`:    1,
-		`{decision="deny",reason="token_missing",route="list-pets"}`: 1,
+		`{decision="allow",edge="http",reason="allowed",route="list-pets"}`:      1,
+		`{decision="deny",edge="http",reason="request_invalid",route="none"}`:    1,
+		`{decision="deny",edge="http",reason="token_missing",route="list-pets"}`: 1,
 	}
-	mfs, err := f.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		if mf.GetName() != "extauthz_checks_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if v := m.GetCounter().GetValue(); v != 0 {
-				var b strings.Builder
-				b.WriteString("{")
-				for i, l := range m.GetLabel() {
-					if i > 0 {
-						b.WriteString(",")
-					}
-					fmt.Fprintf(&b, "%s=%q", l.GetName(), l.GetValue())
-				}
-				b.WriteString("}")
-				got[b.String()] = v
-			}
-		}
-	}
+	got := series(t, f, "extauthz_checks_total")
 	if !maps.Equal(got, want) {
 		t.Errorf("non-zero extauthz_checks_total series = %v, want %v", got, want)
 	}
@@ -288,7 +294,37 @@ func TestPanicFailsClosed(t *testing.T) {
 		a := f.do(t, ep.build("GET", "/health", nil))
 		wantDeny(t, a, deny{503, `{"message":"Service Unavailable"}`, "", "internal_error"})
 	}
-	if !strings.Contains(f.logs.String(), "http authorization panicked") {
+	if !strings.Contains(f.logs.String(), "check panicked") {
 		t.Fatalf("panic not logged:\n%s", f.logs.String())
 	}
+}
+
+// series returns the non-zero series of a counter, keyed by their labels.
+func series(t *testing.T, f *fixture, name string) map[string]float64 {
+	t.Helper()
+	mfs, err := f.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if v := m.GetCounter().GetValue(); v != 0 {
+				var b strings.Builder
+				b.WriteString("{")
+				for i, l := range m.GetLabel() {
+					if i > 0 {
+						b.WriteString(",")
+					}
+					fmt.Fprintf(&b, "%s=%q", l.GetName(), l.GetValue())
+				}
+				b.WriteString("}")
+				got[b.String()] = v
+			}
+		}
+	}
+	return got
 }

@@ -11,9 +11,6 @@ import (
 // header-only requests on loopback or in-cluster links; a client that is
 // slower or bigger than this is tying the listener up, not asking.
 const (
-	// MaxHeaderBytes bounds the request line and headers: a 16 KiB token
-	// plus cookies and forwarding headers fit, with room.
-	MaxHeaderBytes = 64 << 10
 	// ReadHeaderTimeout bounds a slow-header (slowloris) client.
 	ReadHeaderTimeout = 5 * time.Second
 	// ReadTimeout bounds reading the whole request, body included.
@@ -26,15 +23,22 @@ const (
 )
 
 // NewServer returns the http.Server of the HTTP authorization listener with
-// its limits set. TLS, when wanted, is the listener's (pkg/server wraps it
-// with tls.NewListener), so the server itself never needs a certificate.
-func NewServer(h http.Handler, log *zap.Logger) *http.Server {
+// its limits set. TLS, when wanted, is the listener's (internal/server
+// wraps it with tls.NewListener), so the server itself never needs a
+// certificate.
+//
+// The handler enforces the request limits itself, so that an oversized
+// request gets the same 431 request_too_large JSON answer as a gRPC check,
+// counted and logged. net/http reads headers up to twice that limit before
+// the handler runs; a request larger still is refused by net/http with its
+// own plain-text 431, which no handler sees.
+func NewServer(h *Handler, log *zap.Logger) *http.Server {
 	if log == nil {
 		log = zap.NewNop()
 	}
 	return &http.Server{
 		Handler:           h,
-		MaxHeaderBytes:    MaxHeaderBytes,
+		MaxHeaderBytes:    2 * h.opts.Limits.MaxHeaderBytes,
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		ReadTimeout:       ReadTimeout,
 		WriteTimeout:      WriteTimeout,

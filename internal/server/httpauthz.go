@@ -9,21 +9,24 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/cognito-extauthz/cognito-extauthz/internal/grpcauthz"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/check"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/httpauthz"
 )
 
 // newHTTPAuthz builds the HTTP authorization server when it is configured.
-// It shares the gRPC edge's metrics and decision log through edge.
-func (s *Server) newHTTPAuthz(edge *grpcauthz.Server) {
+// It records its checks with the gRPC edge's observer, and has the same
+// limits and deadline.
+func (s *Server) newHTTPAuthz(obs *check.Observer) {
 	if s.cfg.HTTPAuthzAddr == "" && s.cfg.HTTPAuthzListener == nil {
 		return
 	}
 	h := httpauthz.New(httpauthz.Options{
 		Snapshot:   s.snap.Load,
 		Authorizer: s.authz,
-		Observer:   edge,
+		Observer:   obs,
 		Logger:     s.log.Named("http_authz"),
+		Limits:     s.cfg.RequestLimits,
+		Timeout:    s.cfg.CheckTimeout,
 	})
 	s.httpAuthz = httpauthz.NewServer(h, s.log.Named("http_authz"))
 }

@@ -25,7 +25,8 @@ func TestHTTPAuthzOffByDefault(t *testing.T) {
 }
 
 // TestHTTPAuthzServesAndDrains: the HTTP mode answers with the same
-// decision as gRPC, its decisions reach /metrics, and shutdown closes it.
+// decision as gRPC, the decisions of both edges reach /metrics told apart
+// by their edge label, and shutdown closes it.
 func TestHTTPAuthzServesAndDrains(t *testing.T) {
 	env := testenv.New(t)
 	r := start(t, server.Config{Snapshot: env.Policy(t, testenv.Policy), HTTPAuthzAddr: "127.0.0.1:0"})
@@ -38,8 +39,17 @@ func TestHTTPAuthzServesAndDrains(t *testing.T) {
 	if st := httpStatus(t, http.DefaultClient, base+"/envoy/pets", ""); st != http.StatusUnauthorized {
 		t.Fatalf("no token: %d", st)
 	}
-	if _, body := r.get(t, "/metrics"); !contains(body, `extauthz_checks_total{decision="deny",reason="token_missing",route="list-pets"} 1`) {
-		t.Fatalf("HTTP decision not in /metrics:\n%s", grepLines(body, "extauthz_checks_total"))
+	r.code(t, "/pets", "") // one gRPC check
+	_, body := r.get(t, "/metrics")
+	for _, want := range []string{
+		`extauthz_checks_total{decision="deny",edge="http",reason="token_missing",route="list-pets"} 1`,
+		`extauthz_checks_total{decision="deny",edge="grpc",reason="token_missing",route="list-pets"} 1`,
+		`extauthz_check_duration_seconds_count{decision="deny",edge="http"} 1`,
+		`extauthz_check_duration_seconds_count{decision="deny",edge="grpc"} 1`,
+	} {
+		if !contains(body, want) {
+			t.Errorf("/metrics lacks %s:\n%s", want, grepLines(body, "extauthz_check"))
+		}
 	}
 	r.stop(t)
 	if c, err := net.DialTimeout("tcp", r.srv.HTTPAuthzAddr(), time.Second); err == nil {

@@ -14,7 +14,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
-	"github.com/cognito-extauthz/cognito-extauthz/internal/grpcauthz"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/check"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/server"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
@@ -83,7 +83,7 @@ func TestHeaderFloodDenied(t *testing.T) {
 	}
 
 	// Just under the limits is judged normally.
-	ok := manyHeaders(grpcauthz.DefaultMaxHeaders-10, id)
+	ok := manyHeaders(check.DefaultMaxHeaders-10, id)
 	resp, err = checkWith(ctx, r, "/pets", ok)
 	if err != nil || codes.Code(resp.GetStatus().GetCode()) != codes.OK {
 		t.Fatalf("check with %d headers = %v %v, want allowed", len(ok), resp.GetStatus(), err)
@@ -124,7 +124,7 @@ func TestRequestLimits(t *testing.T) {
 	env := testenv.New(t)
 	r := start(t, server.Config{
 		Snapshot:      env.Policy(t, testenv.Policy),
-		RequestLimits: grpcauthz.Limits{MaxHeaders: 20, MaxHeaderBytes: 4096},
+		RequestLimits: check.Limits{MaxHeaders: 20, MaxHeaderBytes: 4096},
 	})
 	eventually(t, 10*time.Second, "ready", r.srv.Ready)
 	raw := func(n, size int) *corev3.HeaderMap {

@@ -29,6 +29,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/authz"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/check"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/explain"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/grpcauthz"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/watch"
@@ -55,7 +56,7 @@ type Config struct {
 	AdminListener net.Listener
 
 	// HTTPAuthzAddr, when set, serves the HTTP authorization mode
-	// (pkg/httpauthz) there; empty means off. HTTPAuthzListener, when set,
+	// (internal/httpauthz) there; empty means off. HTTPAuthzListener, when set,
 	// is used instead of binding it.
 	HTTPAuthzAddr     string
 	HTTPAuthzListener net.Listener
@@ -86,9 +87,10 @@ type Config struct {
 	// MaxMessageBytes is the largest CheckRequest accepted (gRPC
 	// RESOURCE_EXHAUSTED above it); zero means DefaultMaxMessageBytes.
 	MaxMessageBytes int
-	// RequestLimits bounds the headers a check judges (request_invalid
-	// denial above them); zero fields take the extauthz defaults.
-	RequestLimits grpcauthz.Limits
+	// RequestLimits bounds the headers a check judges on either edge
+	// (request_too_large denial above them); zero fields take the
+	// defaults of internal/check.
+	RequestLimits check.Limits
 	// Reflection registers gRPC server reflection (for grpcurl).
 	Reflection bool
 	// AdminHandlers are extra admin HTTP routes (the dev issuer's JWKS).
@@ -116,7 +118,7 @@ type Config struct {
 
 // TLSSource supplies a listener's TLS configuration and keeps it current
 // (certificate rotation) while Run runs; its metrics go on /metrics.
-// pkg/tlsfiles provides one.
+// internal/tlsfiles provides one.
 type TLSSource interface {
 	Config() *tls.Config
 	Run(ctx context.Context) error
@@ -185,8 +187,15 @@ func New(cfg Config) (*Server, error) {
 		Timeout:       cfg.CheckTimeout,
 	})
 	s.registerServiceGauges()
+	for _, src := range []TLSSource{cfg.GRPCTLS, cfg.HTTPAuthzTLS} {
+		if src != nil {
+			s.registry.MustRegister(src)
+		}
+	}
 
-	s.grpc = s.newGRPC()
+	obs := s.newObserver()
+	s.grpc = s.newGRPC(obs)
+	s.newHTTPAuthz(obs)
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -264,7 +273,7 @@ func grpcOptions(cfg Config) []grpc.ServerOption {
 	}
 	return []grpc.ServerOption{
 		// vtprotobuf marshalling where the build has it (see codec.go).
-		grpc.ForceServerCodecV2(newCodec()),
+		grpc.ForceServerCodecV2(grpcauthz.Codec()),
 		grpc.MaxRecvMsgSize(maxMsg),
 		grpc.MaxConcurrentStreams(maxConcurrentStreams),
 		// Streams run on long-lived workers whose stacks have already
@@ -292,37 +301,37 @@ func grpcOptions(cfg Config) []grpc.ServerOption {
 	}
 }
 
-// newGRPC assembles the gRPC server: ext_authz Check, health, and what the
-// operator turned on (reflection, the Admin service).
-func (s *Server) newGRPC() *grpc.Server {
-	opts := grpcOptions(s.cfg)
-	if s.cfg.HTTPAuthzTLS != nil {
-		s.registry.MustRegister(s.cfg.HTTPAuthzTLS)
-	}
-	if s.cfg.GRPCTLS != nil {
-		s.registry.MustRegister(s.cfg.GRPCTLS)
-		opts = append(opts, grpc.Creds(credentials.NewTLS(s.cfg.GRPCTLS.Config())))
-	}
-	g := grpc.NewServer(opts...)
-	eopts := grpcauthz.Options{
-		Snapshot:       s.snap.Load,
-		Authorizer:     s.authz,
+// newObserver is what both edges record their checks with: one set of
+// metrics, one decision log, one tracer.
+func (s *Server) newObserver() *check.Observer {
+	opts := check.ObserverOptions{
 		Logger:         s.log.Named("check"),
 		DecisionLogger: s.cfg.DecisionLogger,
 		OmitAllows:     s.cfg.OmitAllows,
-		Metrics:        grpcauthz.NewMetrics(s.registry),
-		Limits:         s.cfg.RequestLimits,
-		Timeout:        s.cfg.CheckTimeout,
-	}
-	if eopts.DecisionLogger == nil {
-		eopts.DecisionLogger = s.log.Named("decision")
+		Metrics:        check.NewMetrics(s.registry),
 	}
 	if s.cfg.TracerProvider != nil {
-		eopts.Tracer = s.cfg.TracerProvider.Tracer("github.com/cognito-extauthz/cognito-extauthz/internal/grpcauthz")
+		opts.Tracer = s.cfg.TracerProvider.Tracer("github.com/cognito-extauthz/cognito-extauthz/internal/check")
 	}
-	edge := grpcauthz.NewServer(eopts)
-	edge.Register(g)
-	s.newHTTPAuthz(edge)
+	return check.NewObserver(opts)
+}
+
+// newGRPC assembles the gRPC server: ext_authz Check, health, and what the
+// operator turned on (reflection, the Admin service).
+func (s *Server) newGRPC(obs *check.Observer) *grpc.Server {
+	opts := grpcOptions(s.cfg)
+	if s.cfg.GRPCTLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(s.cfg.GRPCTLS.Config())))
+	}
+	g := grpc.NewServer(opts...)
+	grpcauthz.NewServer(grpcauthz.Options{
+		Snapshot:   s.snap.Load,
+		Authorizer: s.authz,
+		Logger:     s.log.Named("check"),
+		Observer:   obs,
+		Limits:     s.cfg.RequestLimits,
+		Timeout:    s.cfg.CheckTimeout,
+	}).Register(g)
 	s.health = health.NewServer()
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	s.health.SetServingStatus(authService, healthpb.HealthCheckResponse_NOT_SERVING)

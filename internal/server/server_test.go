@@ -218,9 +218,9 @@ func TestMetricsEndpoint(t *testing.T) {
 	r.code(t, "/pets", "")
 	_, body := r.get(t, "/metrics")
 	for _, want := range []string{
-		`extauthz_checks_total{decision="allow",reason="allowed",route="list-pets"} 1`,
-		`extauthz_checks_total{decision="deny",reason="token_missing",route="list-pets"} 1`,
-		`extauthz_check_duration_seconds_bucket{decision="allow"`,
+		`extauthz_checks_total{decision="allow",edge="grpc",reason="allowed",route="list-pets"} 1`,
+		`extauthz_checks_total{decision="deny",edge="grpc",reason="token_missing",route="list-pets"} 1`,
+		`extauthz_check_duration_seconds_bucket{decision="allow",edge="grpc"`,
 		`extauthz_jwks_fetches_total{result="ok",source="` + env.JWKSURL() + `"}`,
 		`extauthz_policy_reloads_total{result="failure"} 0`,
 		`extauthz_token_cache_entries 1`,

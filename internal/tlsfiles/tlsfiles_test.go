@@ -88,7 +88,10 @@ func (c client) call(t *testing.T, addr string) (string, error) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// Generous: a loaded CI machine can take seconds over a handshake,
+	// and a refused handshake fails at once (the RPC does not wait for a
+	// ready connection), so only the accepted cases could ever use it.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var p peer.Peer
 	if _, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{}, grpc.Peer(&p)); err != nil {

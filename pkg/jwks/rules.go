@@ -1,6 +1,8 @@
 package jwks
 
 import (
+	"github.com/cognito-extauthz/cognito-extauthz/internal/httpsyntax"
+
 	"crypto/rsa"
 	"errors"
 	"fmt"
@@ -19,7 +21,7 @@ import (
 // credentials are refused (the URL is a log field and a metric label), and
 // so are fragments, whitespace and control characters.
 func CheckURL(s string, allowHTTP bool) error {
-	if strings.TrimSpace(s) != s || strings.ContainsAny(s, " \t") || hasControl(s) {
+	if strings.TrimSpace(s) != s || strings.ContainsAny(s, " \t") || httpsyntax.HasControl(s) {
 		return errors.New("JWKS URL must not contain whitespace or control characters")
 	}
 	u, err := url.Parse(s)
@@ -53,15 +55,6 @@ func IsLoopback(host string) bool {
 	}
 	addr, err := netip.ParseAddr(host)
 	return err == nil && addr.Unmap().IsLoopback()
-}
-
-func hasControl(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < ' ' || s[i] == 0x7f {
-			return true
-		}
-	}
-	return false
 }
 
 // Admission limits for RSA keys. The upper bound is defence in depth: the

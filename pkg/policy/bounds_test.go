@@ -125,28 +125,3 @@ gatewayResponses:
 		})
 	}
 }
-
-// TestHasControl: C0 controls and DEL are control characters; space and
-// the rest of ASCII are not.
-func TestHasControl(t *testing.T) {
-	tests := []struct {
-		s    string
-		want bool
-	}{
-		{"", false},
-		{"https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AAAAAAAAA", false},
-		{" ", false},
-		{"~", false},
-		{"a b", false},
-		{"\x00", true},
-		{"\x1f", true},
-		{"a\tb", true},
-		{"\x7f", true},
-		{"\x80", false},
-	}
-	for _, tt := range tests {
-		if got := hasControl(tt.s); got != tt.want {
-			t.Errorf("hasControl(%q) = %v, want %v", tt.s, got, tt.want)
-		}
-	}
-}

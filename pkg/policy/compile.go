@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/cognito-extauthz/cognito-extauthz/internal/httpsyntax"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
 )
 
@@ -100,7 +101,7 @@ func forgeable(names []string) ([]string, map[string]bool) {
 	out := make([]string, 0, 2*len(names))
 	class := make(map[string]bool, len(names))
 	for _, n := range names {
-		cgi := CGIName(n)
+		cgi := httpsyntax.CGIName(n)
 		class[cgi] = true
 		out = append(out, n, cgi, strings.ReplaceAll(n, "-", "_"))
 	}

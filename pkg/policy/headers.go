@@ -5,24 +5,9 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-)
 
-// isToken reports whether s is an RFC 7230 token (a valid header name).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
-			return false
-		}
-	}
-	return true
-}
+	"github.com/cognito-extauthz/cognito-extauthz/internal/httpsyntax"
+)
 
 // isQueryName admits the unreserved characters only, so a parameter name
 // reads the same encoded or not.
@@ -57,38 +42,22 @@ var hopByHop = map[string]bool{
 // attributes are often user-writable), so setting one of these from a claim
 // would let a user steer the upstream.
 var upstreamTrusted = map[string]bool{
-	"forwarded":              true,
-	"x-real-ip":              true,
-	"x-client-ip":            true,
-	"true-client-ip":         true,
-	"cf-connecting-ip":       true,
-	"x-cluster-client-ip":    true,
-	"via":                    true,
-	"x-http-method-override": true,
-	"x-http-method":          true,
-	"x-method-override":      true,
-	"x-rewrite-url":          true,
-	"x-request-id":           true,
-	"traceparent":            true,
-	"tracestate":             true,
-	"x-amzn-trace-id":        true,
-	"content-type":           true,
-	"content-encoding":       true,
-	"expect":                 true,
-	"range":                  true,
-}
-
-// CGIName is the form under which CGI-style upstreams (PHP, WSGI and Rack
-// behind a CGI or FastCGI gateway, and anything reading HTTP_* variables)
-// see a header: "x_user_sub", "x-user_sub" and "x-user-sub" are all
-// HTTP_X_USER_SUB to them, while Envoy and net/http treat them as three
-// different headers. It is the lower-case name with every '_' made '-'.
-// name is lower case.
-func CGIName(name string) string {
-	if strings.IndexByte(name, '_') < 0 {
-		return name
-	}
-	return strings.ReplaceAll(name, "_", "-")
+	"forwarded":           true,
+	"x-real-ip":           true,
+	"x-client-ip":         true,
+	"true-client-ip":      true,
+	"cf-connecting-ip":    true,
+	"x-cluster-client-ip": true,
+	"via":                 true,
+	"x-rewrite-url":       true,
+	"x-request-id":        true,
+	"traceparent":         true,
+	"tracestate":          true,
+	"x-amzn-trace-id":     true,
+	"content-type":        true,
+	"content-encoding":    true,
+	"expect":              true,
+	"range":               true,
 }
 
 // checkClaimHeaderName refuses header names a claim must never set:
@@ -99,10 +68,10 @@ func checkClaimHeaderName(name string) error {
 	if strings.HasPrefix(name, ":") {
 		return fmt.Errorf("header %q is a pseudo-header", name)
 	}
-	if !isToken(name) {
+	if !httpsyntax.IsToken(name) {
 		return fmt.Errorf("header name %q is not a valid HTTP header name", name)
 	}
-	if cgi := CGIName(name); cgi != name {
+	if cgi := httpsyntax.CGIName(name); cgi != name {
 		if err := checkClaimHeaderName(cgi); err != nil {
 			return fmt.Errorf("%w (CGI-style upstreams read %q as %q)", err, name, cgi)
 		}
@@ -111,11 +80,11 @@ func checkClaimHeaderName(name string) error {
 	switch {
 	case name == "authorization", name == "cookie", name == "host", hopByHop[name]:
 		return fmt.Errorf("header %q is reserved: a claim may not set it", name)
-	case upstreamTrusted[name]:
+	case upstreamTrusted[name] || httpsyntax.IsOverrideHeader(name):
 		return fmt.Errorf("header %q is reserved: upstreams and proxies trust it for routing, client identity or body framing, so a claim may not set it", name)
-	case strings.HasPrefix(name, "x-forwarded-"):
+	case strings.HasPrefix(name, httpsyntax.ForwardedPrefix):
 		return fmt.Errorf("header %q is reserved (x-forwarded-*): upstreams trust it for client identity and routing", name)
-	case strings.HasPrefix(name, "x-original-"):
+	case strings.HasPrefix(name, httpsyntax.OriginalPrefix):
 		return fmt.Errorf("header %q is reserved (x-original-*): proxies use it to say which request is being authorised", name)
 	case strings.HasPrefix(name, "proxy-"):
 		return fmt.Errorf("header %q is reserved (proxy-*): a claim may not set it", name)
@@ -132,18 +101,15 @@ func checkClaimHeaderName(name string) error {
 func checkResponseHeader(name, value string) error {
 	var errs []error
 	switch {
-	case !isToken(name):
+	case !httpsyntax.IsToken(name):
 		errs = append(errs, fmt.Errorf("header name %q is not a valid HTTP header name", name))
 	case name == "x-extauthz-reason":
 		errs = append(errs, errors.New("header x-extauthz-reason is set by the service and cannot be overridden"))
 	case hopByHop[name]:
 		errs = append(errs, fmt.Errorf("header %q is reserved: it belongs to the connection, not the response", name))
 	}
-	for i := 0; i < len(value); i++ {
-		if c := value[i]; c < ' ' && c != '\t' || c == 0x7f {
-			errs = append(errs, fmt.Errorf("value of header %q holds a control character", name))
-			break
-		}
+	if !httpsyntax.ValidFieldValue(value) {
+		errs = append(errs, fmt.Errorf("value of header %q holds a control character", name))
 	}
 	return errors.Join(errs...)
 }

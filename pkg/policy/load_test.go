@@ -162,7 +162,7 @@ func TestValidFixturesLoad(t *testing.T) {
 	}
 }
 
-// TestContractExample checks the contract's section 3 example field by
+// TestContractExample checks the README's policy example field by
 // field (testdata/valid/contract.yaml, verbatim: its second pool names
 // both jwksUri and jwksFile, and the file wins).
 func TestContractExample(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cognito-extauthz/cognito-extauthz/internal/httpsyntax"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/token"
 )
@@ -263,7 +264,7 @@ func (s *Snapshot) ForgeableHeaderNames() []string { return s.forgeable }
 // to a CGI-style upstream, one of the policy's claim headers: it catches
 // mixed spellings such as "x-user_sub" that ForgeableHeaderNames does not
 // list.
-func (s *Snapshot) IsClaimHeader(name string) bool { return s.claimClass[CGIName(name)] }
+func (s *Snapshot) IsClaimHeader(name string) bool { return s.claimClass[httpsyntax.CGIName(name)] }
 
 // KeySources returns the key source of every pool of every authorizer,
 // used by a route or not, without duplicates and sorted.

@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"github.com/cognito-extauthz/cognito-extauthz/internal/httpsyntax"
+
 	"errors"
 	"fmt"
 	"net/url"
@@ -114,7 +116,7 @@ func cognitoJWKSURL(region, id string) string {
 // checkIssuer accepts an absolute http(s) URL written exactly as tokens
 // carry it: iss is compared byte for byte.
 func checkIssuer(s string) error {
-	if strings.TrimSpace(s) != s || hasControl(s) || strings.ContainsAny(s, " \t") {
+	if strings.TrimSpace(s) != s || httpsyntax.HasControl(s) || strings.ContainsAny(s, " \t") {
 		return errors.New("issuer must not contain whitespace or control characters")
 	}
 	if !strings.HasPrefix(s, "https://") && !strings.HasPrefix(s, "http://") {
@@ -133,13 +135,4 @@ func checkIssuer(s string) error {
 		return fmt.Errorf("issuer %q must not have a query or fragment", s)
 	}
 	return nil
-}
-
-func hasControl(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < ' ' || s[i] == 0x7f {
-			return true
-		}
-	}
-	return false
 }

@@ -10,6 +10,7 @@ import (
 
 	"go.yaml.in/yaml/v4"
 
+	"github.com/cognito-extauthz/cognito-extauthz/internal/httpsyntax"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/token"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/token/alg"
 )
@@ -285,7 +286,7 @@ func parseIdentitySource(s string) (IdentitySource, error) {
 	}
 	switch src.Kind {
 	case SourceHeader:
-		if !isToken(rest) {
+		if !httpsyntax.IsToken(rest) {
 			return src, fmt.Errorf("identitySource %q: %q is not a valid HTTP header name", s, rest)
 		}
 		rest = strings.ToLower(rest)
@@ -300,7 +301,7 @@ func parseIdentitySource(s string) (IdentitySource, error) {
 			return src, fmt.Errorf("identitySource %q: a query parameter name is one or more of A-Z a-z 0-9 - . _ ~", s)
 		}
 	case SourceCookie:
-		if !isToken(rest) {
+		if !httpsyntax.IsToken(rest) {
 			return src, fmt.Errorf("identitySource %q: %q is not a valid cookie name", s, rest)
 		}
 	}

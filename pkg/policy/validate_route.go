@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v4"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/httpsyntax"
 )
 
 func (v *validator) route(d *routeDoc, index int) {
@@ -254,12 +256,12 @@ func (v *validator) claimHeaders(m docMap[docValue], az *Authorizer) []ClaimHead
 			v.problemf(e.Key, e.Val.Path, "%v", err)
 			continue
 		}
-		if first, dup := seen[CGIName(h)]; dup {
+		if first, dup := seen[httpsyntax.CGIName(h)]; dup {
 			v.problemf(e.Key, e.Val.Path, "header %q is already set by %q at line %d (header names are case-insensitive, and CGI-style upstreams read '_' as '-')", h, first.Value, first.Line)
 			continue
 		}
-		seen[CGIName(h)] = e.Key
-		if az != nil && az.Source.Kind == SourceHeader && CGIName(az.Source.Name) == CGIName(h) {
+		seen[httpsyntax.CGIName(h)] = e.Key
+		if az != nil && az.Source.Kind == SourceHeader && httpsyntax.CGIName(az.Source.Name) == httpsyntax.CGIName(h) {
 			v.problemf(e.Key, e.Val.Path, "header %q is this route's identity source (%s)", h, az.Source)
 			continue
 		}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v4"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/httpsyntax"
 )
 
 // The readers below turn one document value into a Go value, reporting a
@@ -46,7 +48,7 @@ func (r *reporter) word(v docValue) (string, bool) {
 	case s == "":
 		r.problemf(v.Node, v.Path, "must not be empty")
 		return "", false
-	case hasControl(s) || strings.ContainsFunc(s, isSpace):
+	case httpsyntax.HasControl(s) || strings.ContainsFunc(s, isSpace):
 		r.problemf(v.Node, v.Path, "%q must not contain whitespace or control characters", s)
 		return "", false
 	}

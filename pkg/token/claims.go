@@ -1,6 +1,8 @@
 package token
 
 import (
+	"github.com/cognito-extauthz/cognito-extauthz/internal/httpsyntax"
+
 	"bytes"
 	"encoding/json"
 	"maps"
@@ -319,7 +321,7 @@ func (c *Claims) Format(name string) (string, bool) {
 	default:
 		s, ok = formatScalar(v)
 	}
-	if !ok || !validFieldValue(s) {
+	if !ok || !httpsyntax.ValidFieldValue(s) {
 		return "", false
 	}
 	return s, true
@@ -359,17 +361,6 @@ func compactJSON(v any) (string, bool) {
 		return "", false
 	}
 	return strings.TrimSuffix(b.String(), "\n"), true
-}
-
-// validFieldValue reports whether s may be sent as an HTTP field value
-// (RFC 9110 section 5.5): no control characters except horizontal tab.
-func validFieldValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 func deepCopy(v any) any {

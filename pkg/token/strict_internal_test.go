@@ -118,33 +118,6 @@ func TestParseObjectEndOfInput(t *testing.T) {
 	}
 }
 
-// TestValidFieldValue pins the boundaries of the control-character filter
-// that keeps a claim from splitting or corrupting a header.
-func TestValidFieldValue(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want bool
-	}{
-		{"", true},
-		{"plain value", true},
-		{"tab\tinside", true},
-		{" ~", true},        // 0x20 and 0x7e, the printable ends
-		{"caf\u00e9", true}, // UTF-8 bytes are >= 0x80
-		{"\x80\xff", true},  // obs-text is allowed by RFC 9110
-		{"\x1f", false},     // the last C0 control
-		{"a\x00", false},    // NUL, at the end
-		{"\r\nx-evil: 1", false},
-		{"\n", false},
-		{"\x08", false},  // the byte before tab
-		{"\x0a", false},  // the byte after tab
-		{"a\x7f", false}, // DEL
-	} {
-		if got := validFieldValue(tc.in); got != tc.want {
-			t.Errorf("validFieldValue(%q) = %v, want %v", tc.in, got, tc.want)
-		}
-	}
-}
-
 // TestParseObjectHexDigits decodes every hex digit, in both cases, to the
 // value encoding/json gives it.
 func TestParseObjectHexDigits(t *testing.T) {

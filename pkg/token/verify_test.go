@@ -85,7 +85,7 @@ func runCases(t *testing.T, cases []verifyCase) {
 	}
 }
 
-// TestVerifyAttacks covers the rows of section 3 of the JWT attack notes
+// TestVerifyAttacks covers the known attacks on JWT verifiers
 // that concern token verification; each case name starts with its row.
 func TestVerifyAttacks(t *testing.T) {
 	pubA := &testKey(t, "a").PublicKey

@@ -1,4 +1,4 @@
-package grpcauthz
+package check
 
 import (
 	"net/http"
@@ -10,7 +10,7 @@ import (
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
 )
 
-// class is one row of the contract's response table (section 5).
+// class is one row of the response table: what each kind of denial answers.
 type class struct {
 	grpc      codes.Code
 	status    int
@@ -110,7 +110,7 @@ func DenialFor(snap *policy.Snapshot, code reason.Code, route *policy.Route) Den
 	c := classOf(code)
 	d := Denial{GRPCCode: c.grpc, Status: c.status, Body: c.body}
 	d.Headers = make([]Header, 0, 6)
-	// Names as the contract and API Gateway spell them; Envoy lower-cases
+	// Names as the documentation and API Gateway spell them; Envoy lower-cases
 	// ext_authz header names itself, and a client reading this response
 	// directly finds the spelling it was told to expect.
 	d.Headers = append(d.Headers,

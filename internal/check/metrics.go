@@ -1,4 +1,4 @@
-package grpcauthz
+package check
 
 import (
 	"sync"
@@ -11,12 +11,15 @@ import (
 )
 
 // Decision labels: the decision label of the check metrics and the
-// decision field of the decision log.
+// decision field of the decision log and the span.
 const (
 	decisionAllow  = "allow"
 	decisionDeny   = "deny"
 	decisionDryRun = "dry_run" // a denial a dry-run route let through
 )
+
+// edges are the values of the edge label, each series created at zero.
+var edges = [...]string{EdgeGRPC, EdgeHTTP}
 
 // noRoute is the route label of a check that matched no route.
 const noRoute = "none"
@@ -32,7 +35,8 @@ func decisionOf(d *authz.Decision) string {
 	return decisionDeny
 }
 
-// Metrics are the check counters and latency histogram.
+// Metrics are the check counters and latency histogram, shared by both
+// edges and told apart by the edge label.
 type Metrics struct {
 	checks      *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
@@ -40,51 +44,57 @@ type Metrics struct {
 	// counters caches labelled children so the hot path does not hash
 	// label values on every check.
 	counters sync.Map // counterKey -> prometheus.Counter
-	observer map[string]prometheus.Observer
+	observer map[observerKey]prometheus.Observer
 	dropped  map[string]prometheus.Counter
 }
 
-type counterKey struct{ route, decision, reason string }
+type counterKey struct{ route, decision, reason, edge string }
+
+type observerKey struct{ decision, edge string }
 
 // NewMetrics creates the check metrics and registers them with reg. Every
-// series of a closed label set (decision, reason) exists from the start at
-// zero, under route "none", so rates, ratios and alerts over them evaluate
-// before the first event.
+// series of a closed label set (decision, reason, edge) exists from the
+// start at zero, under route "none", so rates, ratios and alerts over them
+// evaluate before the first event.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "extauthz_checks_total",
-			Help: "Authorization checks by policy route, decision (allow|deny|dry_run) and reason code.",
-		}, []string{"route", "decision", "reason"}),
+			Help: "Authorization checks by policy route, decision (allow|deny|dry_run), reason code and edge (grpc|http).",
+		}, []string{"route", "decision", "reason", "edge"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "extauthz_check_duration_seconds",
-			Help: "Time to answer a check, by decision.",
+			Help: "Time to answer a check, by decision and edge (grpc|http).",
 			Buckets: []float64{
 				0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
 				0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 			},
-		}, []string{"decision"}),
+		}, []string{"decision", "edge"}),
 		logsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "extauthz_decision_logs_dropped_total",
 			Help: "Decision log lines not written because a flood of checks was sampled, by decision.",
 		}, []string{"decision"}),
-		observer: map[string]prometheus.Observer{},
+		observer: map[observerKey]prometheus.Observer{},
 		dropped:  map[string]prometheus.Counter{},
 	}
 	if reg != nil {
 		reg.MustRegister(m.checks, m.duration, m.logsDropped)
 	}
 	for _, dec := range []string{decisionAllow, decisionDeny, decisionDryRun} {
-		m.observer[dec] = m.duration.WithLabelValues(dec)
+		for _, e := range edges {
+			m.observer[observerKey{dec, e}] = m.duration.WithLabelValues(dec, e)
+		}
 		m.dropped[dec] = m.logsDropped.WithLabelValues(dec)
 	}
-	for _, code := range reason.All() {
-		if isAllowCode(code) {
-			m.counter(counterKey{noRoute, decisionAllow, string(code)})
-			continue
+	for _, e := range edges {
+		for _, code := range reason.All() {
+			if isAllowCode(code) {
+				m.counter(counterKey{noRoute, decisionAllow, string(code), e})
+				continue
+			}
+			m.counter(counterKey{noRoute, decisionDeny, string(code), e})
+			m.counter(counterKey{noRoute, decisionDryRun, string(code), e})
 		}
-		m.counter(counterKey{noRoute, decisionDeny, string(code)})
-		m.counter(counterKey{noRoute, decisionDryRun, string(code)})
 	}
 	return m
 }
@@ -96,12 +106,12 @@ func isAllowCode(c reason.Code) bool {
 func (m *Metrics) counter(k counterKey) prometheus.Counter {
 	c, ok := m.counters.Load(k)
 	if !ok {
-		c, _ = m.counters.LoadOrStore(k, m.checks.WithLabelValues(k.route, k.decision, k.reason))
+		c, _ = m.counters.LoadOrStore(k, m.checks.WithLabelValues(k.route, k.decision, k.reason, k.edge))
 	}
 	return c.(prometheus.Counter)
 }
 
-func (m *Metrics) observe(d *authz.Decision, decision string, elapsed time.Duration) {
+func (m *Metrics) observe(edge string, d *authz.Decision, decision string, elapsed time.Duration) {
 	if m == nil {
 		return
 	}
@@ -109,8 +119,10 @@ func (m *Metrics) observe(d *authz.Decision, decision string, elapsed time.Durat
 	if route == "" {
 		route = noRoute
 	}
-	m.counter(counterKey{route, decision, string(d.Reason)}).Inc()
-	m.observer[decision].Observe(elapsed.Seconds())
+	m.counter(counterKey{route, decision, string(d.Reason), edge}).Inc()
+	if o := m.observer[observerKey{decision, edge}]; o != nil {
+		o.Observe(elapsed.Seconds())
+	}
 }
 
 // logDropped counts a decision log line the sampler dropped.

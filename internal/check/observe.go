@@ -1,8 +1,7 @@
-package grpcauthz
+package check
 
 import (
 	"context"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-	"google.golang.org/grpc/metadata"
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/authz"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
@@ -36,11 +34,7 @@ const (
 	SampleThereafter = 100
 )
 
-// checkSpanName is the span of one Check, named as the gRPC
-// instrumentation names RPC spans.
-const checkSpanName = "envoy.service.auth.v3.Authorization/Check"
-
-// traceContext reads and writes W3C traceparent/tracestate.
+// traceContext reads W3C traceparent/tracestate.
 var traceContext = propagation.TraceContext{}
 
 // newDecisionLog wraps log in a sampler whose drops are counted, so that a
@@ -64,20 +58,69 @@ func newDecisionLog(log *zap.Logger, m *Metrics) *zap.Logger {
 	}))
 }
 
-// startSpan starts the server span of a check. Its parent is the W3C trace
-// context of the checked request (Envoy's own span for that request), else
-// that of the gRPC call.
-func (s *Server) startSpan(ctx context.Context, hs *requestHeaders) (context.Context, trace.Span) {
-	parent := traceContext.Extract(ctx, headerCarrier{hs})
-	if !trace.SpanContextFromContext(parent).IsValid() {
-		md, _ := metadata.FromIncomingContext(ctx)
-		parent = traceContext.Extract(ctx, metadataCarrier(md))
+// ObserverOptions configures an Observer.
+type ObserverOptions struct {
+	// Logger receives what is not a decision: unset claim headers and
+	// configuration errors.
+	Logger *zap.Logger
+	// DecisionLogger receives the decision log, one line per check,
+	// sampled under floods (see SampleFirst). nil is
+	// Logger.Named("decision").
+	DecisionLogger *zap.Logger
+	// OmitAllows leaves allowed checks out of the decision log; denials
+	// and dry runs are always logged.
+	OmitAllows bool
+	// Metrics, when non-nil, counts checks and observes their latency.
+	Metrics *Metrics
+	// Tracer, when non-nil, traces every check as a server span. nil
+	// costs a check nothing.
+	Tracer trace.Tracer
+}
+
+// Observer records every check of both edges: metrics, span, decision log
+// and the warnings a decision calls for. A nil *Observer records nothing.
+type Observer struct {
+	log        *zap.Logger
+	decisions  *zap.Logger
+	metrics    *Metrics
+	tracer     trace.Tracer
+	omitAllows bool
+}
+
+// NewObserver returns an Observer.
+func NewObserver(opts ObserverOptions) *Observer {
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
 	}
-	return s.tracer.Start(parent, checkSpanName,
-		trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("rpc.system", "grpc"),
-			attribute.String("rpc.service", "envoy.service.auth.v3.Authorization"),
-			attribute.String("rpc.method", "Check")))
+	dl := opts.DecisionLogger
+	if dl == nil {
+		dl = log.Named("decision")
+	}
+	return &Observer{log: log, decisions: newDecisionLog(dl, opts.Metrics), metrics: opts.Metrics,
+		tracer: opts.Tracer, omitAllows: opts.OmitAllows}
+}
+
+// Tracing reports whether checks are traced, so an edge builds the
+// carriers of StartSpan only then.
+func (o *Observer) Tracing() bool { return o != nil && o.tracer != nil }
+
+// StartSpan starts the server span of a check. Its parent is the W3C trace
+// context of the first carrier that holds a valid one (the edges pass the
+// checked request's headers first: Envoy's own span for that request). It
+// returns ctx and a nil span when tracing is off.
+func (o *Observer) StartSpan(ctx context.Context, name string, carriers []propagation.TextMapCarrier, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	if !o.Tracing() {
+		return ctx, nil
+	}
+	parent := ctx
+	for _, c := range carriers {
+		if p := traceContext.Extract(ctx, c); trace.SpanContextFromContext(p).IsValid() {
+			parent = p
+			break
+		}
+	}
+	return o.tracer.Start(parent, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
 }
 
 // endSpan records the outcome. Only names and codes go in: never a token,
@@ -94,76 +137,34 @@ func endSpan(span trace.Span, d *authz.Decision, decision string) {
 	span.End()
 }
 
-// headerCarrier reads the checked request's headers for the propagator. A
-// header sent twice is ignored, as W3C Trace Context requires of an
-// ambiguous traceparent.
-type headerCarrier struct{ h *requestHeaders }
-
-func (c headerCarrier) Get(key string) string {
-	if v, n := c.h.Get(key); n == 1 {
-		return v
+// Observe records a decision of the given edge (EdgeGRPC, EdgeHTTP) in
+// the metrics, the span (from StartSpan; nil when tracing is off) and the
+// decision log. req may be nil when the request could not be translated.
+func (o *Observer) Observe(edge string, span trace.Span, req *authz.Request, d *authz.Decision, start time.Time) {
+	if o == nil {
+		return
 	}
-	return ""
-}
-func (headerCarrier) Set(string, string) {}
-func (headerCarrier) Keys() []string     { return nil }
-
-// metadataCarrier reads gRPC metadata for the propagator.
-type metadataCarrier metadata.MD
-
-func (c metadataCarrier) Get(key string) string {
-	if v := metadata.MD(c).Get(key); len(v) == 1 {
-		return v[0]
-	}
-	return ""
-}
-func (metadataCarrier) Set(string, string) {}
-func (metadataCarrier) Keys() []string     { return nil }
-
-// Observe records a decision made by another edge (the HTTP authorization
-// mode of pkg/httpauthz) in this server's metrics, decision log and span
-// (from StartSpan; nil when tracing is off), so an operator sees one set of
-// counters, one log format and one kind of trace whichever protocol asked.
-// req may be nil when the request could not be translated.
-func (s *Server) Observe(span trace.Span, req *authz.Request, d *authz.Decision, start time.Time) {
-	s.observe(span, req, d, start)
-}
-
-// StartSpan starts the server span of an HTTP authorization request,
-// continuing the W3C trace context of its headers (the proxy forwards the
-// client request's traceparent to the auth request). It returns ctx and a
-// nil span when tracing is off.
-func (s *Server) StartSpan(ctx context.Context, h http.Header) (context.Context, trace.Span) {
-	if s.tracer == nil {
-		return ctx, nil
-	}
-	parent := traceContext.Extract(ctx, propagation.HeaderCarrier(h))
-	return s.tracer.Start(parent, "http authorization", trace.WithSpanKind(trace.SpanKindServer))
-}
-
-// observe records the decision in metrics, the span and the decision log.
-func (s *Server) observe(span trace.Span, req *authz.Request, d *authz.Decision, start time.Time) {
 	elapsed := time.Since(start)
 	decision := decisionOf(d)
-	s.opts.Metrics.observe(d, decision, elapsed)
+	o.metrics.observe(edge, d, decision, elapsed)
 	if span != nil {
 		endSpan(span, d, decision)
 	}
 	if len(d.Unset) > 0 {
 		// The claim's value is not logged: only which headers and route.
-		s.log.Warn("claim header not set: its value cannot travel in a header unambiguously",
+		o.log.Warn("claim header not set: its value cannot travel in a header unambiguously",
 			zap.String("route", d.RouteName()), zap.Strings("headers", d.Unset))
 	}
 	if req != nil && d.Reason == reason.RouteNotFound && req.RouteName != "" {
 		// Envoy and the policy disagree about route names: an operator
 		// must fix configuration, so this is an error, not noise.
-		s.log.Error("configuration error: context_extensions route not in policy",
+		o.log.Error("configuration error: context_extensions route not in policy",
 			zap.String("reason", string(d.Reason)), zap.String("context_route", truncate(req.RouteName, 128)))
 	}
 	level, msg := zapcore.InfoLevel, msgDenied
 	switch {
 	case decision == decisionAllow:
-		if s.opts.OmitAllows {
+		if o.omitAllows {
 			return
 		}
 		msg = msgAllowed
@@ -174,12 +175,12 @@ func (s *Server) observe(span trace.Span, req *authz.Request, d *authz.Decision,
 	case classOf(d.Reason).status >= 500:
 		level, msg = zapcore.WarnLevel, msgFailed
 	}
-	ce := s.decisions.Check(level, msg)
+	ce := o.decisions.Check(level, msg)
 	if ce == nil {
 		return
 	}
 	fp := fieldPool.Get().(*[]zap.Field)
-	f := decisionFields((*fp)[:0], span, req, d, decision, elapsed)
+	f := decisionFields((*fp)[:0], edge, span, req, d, decision, elapsed)
 	ce.Write(f...)
 	clear(f)
 	*fp = f[:0]
@@ -196,7 +197,7 @@ var fieldPool = sync.Pool{New: func() any {
 // decisionFields are the decision log fields. They never include a token,
 // a cookie, the query string, a claim beyond the identifiers below, or a
 // header value other than x-request-id and the host.
-func decisionFields(f []zap.Field, span trace.Span, req *authz.Request, d *authz.Decision, decision string, elapsed time.Duration) []zap.Field {
+func decisionFields(f []zap.Field, edge string, span trace.Span, req *authz.Request, d *authz.Decision, decision string, elapsed time.Duration) []zap.Field {
 	if req != nil {
 		if id, n := req.Headers.Get("x-request-id"); n == 1 {
 			f = append(f, zap.String("request_id", truncate(id, 128)))
@@ -218,6 +219,7 @@ func decisionFields(f []zap.Field, span trace.Span, req *authz.Request, d *authz
 		zap.String("route", d.RouteName()),
 		zap.String("decision", decision),
 		zap.String("reason", string(d.Reason)),
+		zap.String("edge", edge),
 	)
 	if c := d.Claims; c != nil {
 		f = append(f,

@@ -1,6 +1,6 @@
 //go:build vtprotobuf
 
-package server
+package grpcauthz
 
 import (
 	"testing"

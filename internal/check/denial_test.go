@@ -1,17 +1,18 @@
-package grpcauthz_test
+package check_test
 
 import (
 	"slices"
 	"testing"
 
-	"github.com/cognito-extauthz/cognito-extauthz/internal/grpcauthz"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/check"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
 )
 
-// Denial header names are spelled as the contract (WWW-Authenticate,
-// x-extauthz-reason) and API Gateway (Content-Type, x-amzn-ErrorType)
-// spell them, so a client matching names exactly finds them. Envoy
+// Denial header names are spelled as RFC 6750 (WWW-Authenticate), the
+// service's documentation (x-extauthz-reason) and API Gateway
+// (Content-Type, x-amzn-ErrorType) spell them, so a client matching names
+// exactly finds them. Envoy
 // lower-cases them itself on the way to the client.
 func TestDenialHeaderSpelling(t *testing.T) {
 	tests := []struct {
@@ -26,7 +27,7 @@ func TestDenialHeaderSpelling(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.code), func(t *testing.T) {
-			d := grpcauthz.DenialFor(nil, tt.code, nil)
+			d := check.DenialFor(nil, tt.code, nil)
 			var names []string
 			for _, h := range d.Headers {
 				names = append(names, h.Name)
@@ -40,7 +41,7 @@ func TestDenialHeaderSpelling(t *testing.T) {
 
 // A code missing from the table fails closed: 503, never a success status.
 func TestUnknownReasonFailsClosed(t *testing.T) {
-	d := grpcauthz.DenialFor(nil, reason.Code("no_such_code"), nil)
+	d := check.DenialFor(nil, reason.Code("no_such_code"), nil)
 	if d.Status != 503 || d.Body != `{"message":"Service Unavailable"}` {
 		t.Fatalf("unknown code answered %d %s", d.Status, d.Body)
 	}
@@ -49,7 +50,7 @@ func TestUnknownReasonFailsClosed(t *testing.T) {
 		case reason.Allowed, reason.NoAuth, reason.DefaultAllow:
 			continue
 		}
-		if d := grpcauthz.DenialFor(nil, c, nil); d.Status < 400 {
+		if d := check.DenialFor(nil, c, nil); d.Status < 400 {
 			t.Errorf("%s: status %d", c, d.Status)
 		}
 	}
@@ -82,7 +83,7 @@ routes:
 			t.Fatalf("no route %s", tt.route)
 		}
 		var got string
-		for _, h := range grpcauthz.DenialFor(snap, reason.ScopeMissing, r).Headers {
+		for _, h := range check.DenialFor(snap, reason.ScopeMissing, r).Headers {
 			if h.Name == "WWW-Authenticate" {
 				got = h.Value
 			}

@@ -1,4 +1,4 @@
-package server
+package grpcauthz
 
 import (
 	"fmt"
@@ -8,8 +8,6 @@ import (
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/cognito-extauthz/cognito-extauthz/internal/grpcauthz"
 )
 
 // vtMarshaler is the marshalling code that go-control-plane generates with
@@ -24,13 +22,19 @@ type vtMarshaler interface {
 }
 
 // codec is the gRPC server's codec: vtprotobuf marshalling where the
-// message has it, grpcauthz.DecodeCheckRequest for the CheckRequests it
+// message has it, DecodeCheckRequest for the CheckRequests it
 // receives (go-control-plane ships no vtprotobuf unmarshal code, and that
 // decoder keeps only what a check reads), and the standard proto codec for
 // everything else.
 type codec struct{ std encoding.CodecV2 }
 
 func newCodec() codec { return codec{std: encoding.GetCodecV2("proto")} }
+
+// Codec returns the codec the gRPC server must use for this edge
+// (grpc.ForceServerCodecV2): vtprotobuf marshalling where the message has
+// it, and the edge's own CheckRequest decoder, which keeps only what a
+// check reads. It replaces the standard "proto" codec on that server only.
+func Codec() encoding.CodecV2 { return newCodec() }
 
 func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 	m, ok := v.(vtMarshaler)
@@ -70,9 +74,9 @@ func (c codec) Unmarshal(data mem.BufferSlice, v any) (err error) {
 	}()
 	// The decoder copies what it keeps, so the buffers may be freed after.
 	if len(data) == 1 {
-		return grpcauthz.DecodeCheckRequest(data[0].ReadOnlyData(), req)
+		return DecodeCheckRequest(data[0].ReadOnlyData(), req)
 	}
-	return grpcauthz.DecodeCheckRequest(data.Materialize(), req)
+	return DecodeCheckRequest(data.Materialize(), req)
 }
 
 // Name is "proto": the codec replaces the standard one for the

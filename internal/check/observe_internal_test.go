@@ -1,4 +1,4 @@
-package grpcauthz
+package check
 
 import (
 	"strings"
