@@ -1,5 +1,12 @@
 // Package jwks is the process-wide cache of JSON Web Key Sets: one entry per
 // key source however many pools, authorizers and routes name it.
+//
+// It is a supported Go API, as the key source of package token: a Cache
+// fetches over its own hardened HTTP client (https only unless loopback,
+// body cap, no cross-host redirect), keeps stale keys through an outage,
+// refetches on an unknown kid at most once per source per window, and
+// admits only RSA signing keys of sane size. Exported names keep their
+// meaning within a major version of the module.
 package jwks
 
 import (

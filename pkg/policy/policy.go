@@ -6,6 +6,14 @@
 //
 // A Snapshot is never modified after Parse returns, so any number of
 // goroutines may read one while a reload builds the next.
+//
+// This package is a supported Go API: a program that wants to check a
+// policy file the way the service does (Load, Parse, Problems with their
+// file:line:col), or to ask which route a request addresses (Match,
+// Resolve, Candidates), can import it. What it promises is what the
+// service promises about the policy file: a file that loads here loads in
+// the service, with the same routes matched for the same requests.
+// Exported names keep their meaning within a major version of the module.
 package policy
 
 import (

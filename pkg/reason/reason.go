@@ -2,6 +2,10 @@
 // decision. One code is shared by the x-extauthz-reason response header, the
 // decision log line and the metrics label, so an operator can follow a denial
 // from a client report to a dashboard without translation.
+//
+// It is a supported Go API, the error vocabulary of packages policy and
+// token: a code, once published, is never renamed or given another
+// meaning; new codes may be added.
 package reason
 
 import "errors"

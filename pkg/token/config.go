@@ -1,6 +1,13 @@
 // Package token verifies Cognito user-pool tokens: a strict shape gate, the
 // JOSE header, the RS256 signature against the issuing pool's keys, and the
 // registered and Cognito claims that do not depend on the route.
+//
+// This package is a supported Go API: Verifier.Verify accepts a token only
+// when the service would (the same shape gate, header rules, signature
+// check, issuer selection before any key I/O, and claim rules), and
+// reports every refusal as a *reason.Error with a stable code. Keys come
+// from anything implementing Keys; *jwks.Cache is the service's. Exported
+// names keep their meaning within a major version of the module.
 package token
 
 import (
