@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/wait"
 )
 
 // cognitoLocalBin is where `make e2e-deps` (npm ci in this directory) puts
@@ -87,9 +89,9 @@ func startEmulator() (*emulator, error) {
 			return nil, err
 		}
 		e := &emulator{url: "http://127.0.0.1:" + strconv.Itoa(port), proc: p}
-		err = eventually(60*time.Second, func() (bool, error) {
+		err = wait.Until(60*time.Second, func() (bool, error) {
 			if p.exited() {
-				return false, fmt.Errorf("%w: cognito-local exited: %v", errGiveUp, p.waitErr)
+				return false, fmt.Errorf("%w: cognito-local exited: %v", wait.ErrGiveUp, p.waitErr)
 			}
 			resp, err := http.Get(e.url + "/health")
 			if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/wait"
 )
 
 // TestHTTPModeBehindProxies runs the REAL nginx and Caddy with the shipped
@@ -428,7 +429,7 @@ func startCaddy(t *testing.T, authz, upstream string) string {
 }
 
 func waitListening(addr string, within time.Duration) error {
-	return eventually(within, func() (bool, error) {
+	return wait.Until(within, func() (bool, error) {
 		c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
 		if err != nil {
 			return false, err

@@ -11,6 +11,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/wait"
 )
 
 // configMapDir writes a file the way the kubelet updates a mounted
@@ -93,7 +95,7 @@ func TestPolicyHotReload(t *testing.T) {
 	start := time.Now()
 	cm.update(t, f.policy(t, f.jwksURI, false))
 	// Live within the default settle interval (2 s) plus 2 s.
-	err = eventually(4*time.Second, func() (bool, error) {
+	err = wait.Until(4*time.Second, func() (bool, error) {
 		r := svc.check(t, profile)
 		return r.reason == "route_not_found", fmt.Errorf("/profile: %v %q", r.code, r.reason)
 	})
@@ -123,7 +125,7 @@ func TestPolicyHotReload(t *testing.T) {
 	}
 	failures := svc.metric(t, failure)
 	cm.update(t, invalid)
-	err = eventually(10*time.Second, func() (bool, error) {
+	err = wait.Until(10*time.Second, func() (bool, error) {
 		got := svc.metric(t, failure)
 		return got > failures, fmt.Errorf("%s still %v", failure, got)
 	})
@@ -146,7 +148,7 @@ func TestPolicyHotReload(t *testing.T) {
 
 	// 3. Fix it: the server follows again.
 	cm.update(t, f.policy(t, f.jwksURI, true))
-	err = eventually(10*time.Second, func() (bool, error) {
+	err = wait.Until(10*time.Second, func() (bool, error) {
 		r := svc.check(t, profile)
 		return r.code == codes.OK, fmt.Errorf("/profile: %v %q", r.code, r.reason)
 	})
@@ -171,7 +173,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if err := svc.proc.signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	err := eventually(4*time.Second, func() (bool, error) {
+	err := wait.Until(4*time.Second, func() (bool, error) {
 		code, body, err := svc.readyz()
 		if err != nil {
 			return false, err

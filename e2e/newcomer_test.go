@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/wait"
 )
 
 // This file follows the newcomer's path literally: the README's quick start
@@ -76,9 +78,9 @@ func (g *group) stop() {
 // waitFor waits until the group's output contains marker.
 func (g *group) waitFor(t *testing.T, marker string, d time.Duration) string {
 	t.Helper()
-	err := eventually(d, func() (bool, error) {
+	err := wait.Until(d, func() (bool, error) {
 		if g.exited() {
-			return false, fmt.Errorf("%w: %s exited: %v", errGiveUp, g.name, g.waitErr)
+			return false, fmt.Errorf("%w: %s exited: %v", wait.ErrGiveUp, g.name, g.waitErr)
 		}
 		return strings.Contains(g.logs(), marker), fmt.Errorf("no %q in the output yet", marker)
 	})
@@ -277,7 +279,7 @@ func TestReadmeQuickStart(t *testing.T) {
 	if pasted != 2 {
 		t.Fatalf("make run printed %d export lines, the README says two:\n%s", pasted, banner)
 	}
-	if err := eventually(30*time.Second, func() (bool, error) {
+	if err := wait.Until(30*time.Second, func() (bool, error) {
 		resp, err := http.Get("http://" + adminAddr + "/readyz")
 		if err != nil {
 			return false, err
@@ -364,7 +366,7 @@ func TestCognitoLocalExample(t *testing.T) {
 		if serve, ok := strings.CutSuffix(c.line, " &"); ok {
 			// The one command the reader leaves running.
 			startGroup(t, "serve", work, cleanEnv, "bash", "-c", "exec "+serve)
-			if err := eventually(60*time.Second, func() (bool, error) {
+			if err := wait.Until(60*time.Second, func() (bool, error) {
 				resp, err := http.Get("http://" + adminAddr + "/readyz")
 				if err != nil {
 					return false, err

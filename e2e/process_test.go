@@ -166,36 +166,6 @@ func childEnv(extra ...string) []string {
 	return append(env, extra...)
 }
 
-// errGiveUp, wrapped into the error a condition returns, ends eventually at
-// once (the process being waited for has exited, say).
-var errGiveUp = errors.New("giving up")
-
-// eventually polls cond every 50ms until it returns true or d passes; it
-// returns the last error cond reported, or nil on success.
-func eventually(d time.Duration, cond func() (bool, error)) error {
-	deadline := time.Now().Add(d)
-	var last error
-	for {
-		ok, err := cond()
-		if ok {
-			return nil
-		}
-		if errors.Is(err, errGiveUp) {
-			return err
-		}
-		if err != nil {
-			last = err
-		}
-		if time.Now().After(deadline) {
-			if last == nil {
-				last = errors.New("condition not met")
-			}
-			return fmt.Errorf("after %v: %w", d, last)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // execCommand is exec.CommandContext with the child killed if this test
 // process dies first.
 func execCommand(ctx context.Context, bin string, args ...string) *exec.Cmd {

@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/wait"
 )
 
 // TestJWKSThroughProxy fetches the pool's keys over https through a real
@@ -107,13 +109,13 @@ func TestJWKSThroughProxy(t *testing.T) {
 			"HTTPS_PROXY=http://" + closed,
 			"SSL_CERT_FILE=" + caFile,
 		}})
-		err = eventually(20*time.Second, func() (bool, error) {
+		err = wait.Until(20*time.Second, func() (bool, error) {
 			code, body, err := svc.readyz()
 			if err != nil {
 				return false, err
 			}
 			if code == http.StatusOK {
-				return false, fmt.Errorf("%w: ready without its proxy", errGiveUp)
+				return false, fmt.Errorf("%w: ready without its proxy", wait.ErrGiveUp)
 			}
 			return len(body.JWKS) == 1 && body.JWKS[0].LastError != "", fmt.Errorf("/readyz %d %+v", code, body)
 		})
@@ -179,9 +181,9 @@ LogFile %q
 		if err != nil {
 			t.Fatal(err)
 		}
-		err = eventually(10*time.Second, func() (bool, error) {
+		err = wait.Until(10*time.Second, func() (bool, error) {
 			if p.exited() {
-				return false, fmt.Errorf("%w: tinyproxy exited: %v", errGiveUp, p.waitErr)
+				return false, fmt.Errorf("%w: tinyproxy exited: %v", wait.ErrGiveUp, p.waitErr)
 			}
 			c, err := net.DialTimeout("tcp", addr, time.Second)
 			if err != nil {

@@ -21,6 +21,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/wait"
 )
 
 // authService is the service name Envoy's gRPC health check asks about.
@@ -72,9 +74,9 @@ func startService(t *testing.T, config string, o serveOptions) *service {
 			t.Fatal(err)
 		}
 		s.proc = p
-		err = eventually(60*time.Second, func() (bool, error) {
+		err = wait.Until(60*time.Second, func() (bool, error) {
 			if p.exited() {
-				return false, fmt.Errorf("%w: extauthz exited with %d", errGiveUp, p.exitCode())
+				return false, fmt.Errorf("%w: extauthz exited with %d", wait.ErrGiveUp, p.exitCode())
 			}
 			// Only the status decides: the body is for operators and
 			// checked where a test needs it.

@@ -380,18 +380,6 @@ func flipSignature(t testing.TB, tok string) string {
 	return tok[:pos] + string(c) + tok[pos+1:]
 }
 
-// eventually polls cond until it holds or a generous deadline passes.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // clock is a settable clock for authz and jwks.
 type clock struct {
 	mu  sync.Mutex

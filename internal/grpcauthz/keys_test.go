@@ -7,6 +7,7 @@ import (
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/wait"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
 )
@@ -117,7 +118,7 @@ func TestStaleKeysSurviveOutage(t *testing.T) {
 	e := f.env
 	e.SetMode(testenv.Down)
 	h := e.Hits()
-	eventually(t, "background refreshes to fail", func() bool { return e.Hits() >= h+3 })
+	wait.For(t, wait.Patient, "background refreshes to fail", func() bool { return e.Hits() >= h+3 })
 
 	tok := e.ID(t, issuer.TokenOptions{})
 	// The uncached route verifies with the key cache on every check.

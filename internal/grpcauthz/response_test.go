@@ -14,6 +14,7 @@ import (
 	"github.com/cognito-extauthz/cognito-extauthz/internal/grpcauthz"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/wait"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
 )
@@ -237,7 +238,7 @@ func TestCheckSlowJWKSAtStartup(t *testing.T) {
 	}
 
 	env.SetMode(testenv.Up)
-	eventually(t, "checks to recover after the JWKS server came up", func() bool {
+	wait.For(t, wait.Patient, "checks to recover after the JWKS server came up", func() bool {
 		resp := f.check(t, req)
 		return codes.Code(resp.GetStatus().GetCode()) == codes.OK
 	})

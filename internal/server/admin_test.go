@@ -14,6 +14,7 @@ import (
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/server"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/wait"
 	extauthzv1 "github.com/cognito-extauthz/cognito-extauthz/proto/extauthz/v1"
 )
 
@@ -57,7 +58,7 @@ func TestAdminExplainLive(t *testing.T) {
 	}
 	write("auditors")
 	r := start(t, server.Config{PolicyPath: path, EnableAdminRPC: true, ReloadInterval: time.Hour})
-	eventually(t, 10*time.Second, "ready", r.srv.Ready)
+	wait.For(t, 10*time.Second, "ready", r.srv.Ready)
 	tok := env.ID(t, issuer.TokenOptions{Groups: []string{"finance"}})
 
 	d := explainCall(t, r, tok)

@@ -12,6 +12,7 @@ import (
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/server"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/wait"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
 )
 
@@ -30,7 +31,7 @@ func TestHTTPAuthzOffByDefault(t *testing.T) {
 func TestHTTPAuthzServesAndDrains(t *testing.T) {
 	env := testenv.New(t)
 	r := start(t, server.Config{Snapshot: env.Policy(t, testenv.Policy), HTTPAuthzAddr: "127.0.0.1:0"})
-	eventually(t, 10*time.Second, "ready", r.srv.Ready)
+	wait.For(t, 10*time.Second, "ready", r.srv.Ready)
 	base := "http://" + r.srv.HTTPAuthzAddr()
 	id := env.ID(t, issuer.TokenOptions{})
 	if st := httpStatus(t, http.DefaultClient, base+"/envoy/pets", "Bearer "+id); st != http.StatusOK {
@@ -67,11 +68,11 @@ func TestHTTPAuthzShutdownDrains(t *testing.T) {
 	r := start(t, server.Config{
 		Snapshot:      env.Policy(t, testenv.Policy),
 		HTTPAuthzAddr: "127.0.0.1:0",
-		ShutdownDelay: 300 * time.Millisecond,
+		ShutdownDelay: 3 * time.Second,
 		ShutdownGrace: 10 * time.Second,
 		JWKS:          jwks.Options{FetchTimeout: 800 * time.Millisecond, MinRefetchInterval: time.Millisecond},
 	})
-	eventually(t, 10*time.Second, "ready", r.srv.Ready)
+	wait.For(t, 10*time.Second, "ready", r.srv.Ready)
 	env.SetMode(testenv.Hang)
 	kid, err := env.Issuer.AddKey()
 	if err != nil {
@@ -92,10 +93,10 @@ func TestHTTPAuthzShutdownDrains(t *testing.T) {
 		resp.Body.Close()
 		inflight <- resp.StatusCode
 	}()
-	eventually(t, 5*time.Second, "refetch in flight", func() bool { return env.Hits() > hits })
+	wait.For(t, 5*time.Second, "refetch in flight", func() bool { return env.Hits() > hits })
 
 	r.cancel()
-	eventually(t, 250*time.Millisecond, "/readyz 503 at once", func() bool {
+	wait.For(t, wait.Patient, "/readyz 503 on shutdown", func() bool {
 		code, _ := r.get(t, "/readyz")
 		return code == http.StatusServiceUnavailable
 	})
@@ -154,7 +155,7 @@ func TestHTTPAuthzMutualTLS(t *testing.T) {
 		}
 	}
 	d.Project(t, second.CertPEM, second.KeyPEM, clients.PEM)
-	eventually(t, 15*time.Second, "new connections get the rotated certificate", func() bool {
+	wait.For(t, 15*time.Second, "new connections get the rotated certificate", func() bool {
 		_, serial, err := get(mtls)
 		return err == nil && serial == second.Serial()
 	})

@@ -18,6 +18,7 @@ import (
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/server"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/wait"
 )
 
 func manyHeaders(n int, token string) map[string]string {
@@ -47,7 +48,7 @@ func checkWith(ctx context.Context, r *running, path string, headers map[string]
 func TestHeaderFloodDenied(t *testing.T) {
 	env := testenv.New(t)
 	r := start(t, server.Config{Snapshot: env.Policy(t, testenv.Policy)})
-	eventually(t, 10*time.Second, "ready", r.srv.Ready)
+	wait.For(t, 10*time.Second, "ready", r.srv.Ready)
 	id := env.ID(t, issuer.TokenOptions{})
 	flood := manyHeaders(100_000, id)
 
@@ -106,7 +107,7 @@ func headerOf(resp *authv3.CheckResponse, name string) string {
 func TestOversizedMessageRefused(t *testing.T) {
 	env := testenv.New(t)
 	r := start(t, server.Config{Snapshot: env.Policy(t, testenv.Policy), MaxMessageBytes: 64 << 10})
-	eventually(t, 10*time.Second, "ready", r.srv.Ready)
+	wait.For(t, 10*time.Second, "ready", r.srv.Ready)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err := checkWith(ctx, r, "/health", map[string]string{"x-big": strings.Repeat("a", 65<<10)})
@@ -126,7 +127,7 @@ func TestRequestLimits(t *testing.T) {
 		Snapshot:      env.Policy(t, testenv.Policy),
 		RequestLimits: check.Limits{MaxHeaders: 20, MaxHeaderBytes: 4096},
 	})
-	eventually(t, 10*time.Second, "ready", r.srv.Ready)
+	wait.For(t, 10*time.Second, "ready", r.srv.Ready)
 	raw := func(n, size int) *corev3.HeaderMap {
 		m := &corev3.HeaderMap{}
 		for i := range n {
@@ -182,7 +183,7 @@ func TestRequestLimits(t *testing.T) {
 func TestCheckTimeoutCoversDecode(t *testing.T) {
 	env := testenv.New(t)
 	r := start(t, server.Config{Snapshot: env.Policy(t, testenv.Policy), CheckTimeout: time.Nanosecond})
-	eventually(t, 10*time.Second, "ready", r.srv.Ready)
+	wait.For(t, 10*time.Second, "ready", r.srv.Ready)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resp, err := r.check(ctx, "/health", "")
@@ -200,17 +201,19 @@ func TestCheckTimeoutCoversDecode(t *testing.T) {
 func TestChecksAnsweredAfterSIGTERM(t *testing.T) {
 	env := testenv.New(t)
 	r := start(t, server.Config{
-		Snapshot:      env.Policy(t, testenv.Policy),
-		ShutdownDelay: 1500 * time.Millisecond,
+		Snapshot: env.Policy(t, testenv.Policy),
+		// Long enough that the checks below, and seeing NOT_SERVING first,
+		// fit inside it on a loaded machine, by seconds.
+		ShutdownDelay: 6 * time.Second,
 		ShutdownGrace: 10 * time.Second,
 	})
-	eventually(t, 10*time.Second, "ready", r.srv.Ready)
+	wait.For(t, 10*time.Second, "ready", r.srv.Ready)
 	id := env.ID(t, issuer.TokenOptions{})
 	if c := r.code(t, "/pets", id); c != codes.OK {
 		t.Fatalf("before SIGTERM = %v", c)
 	}
 	r.cancel()
-	eventually(t, time.Second, "NOT_SERVING", func() bool {
+	wait.For(t, 3*time.Second, "NOT_SERVING", func() bool {
 		return r.healthStatus(t, "") == healthpb.HealthCheckResponse_NOT_SERVING
 	})
 	for i := range 10 {

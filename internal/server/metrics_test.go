@@ -13,6 +13,7 @@ import (
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/server"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/wait"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
 )
 
@@ -57,7 +58,7 @@ func find(mfs map[string]*dto.MetricFamily, name string, want map[string]string)
 func TestMetricsScrape(t *testing.T) {
 	env := testenv.New(t)
 	r := start(t, server.Config{Snapshot: env.Policy(t, testenv.Policy), Version: "v9.8.7", Commit: "abc1234"})
-	eventually(t, 10*time.Second, "ready", r.srv.Ready)
+	wait.For(t, 10*time.Second, "ready", r.srv.Ready)
 	mfs := scrape(t, r)
 
 	bi := find(mfs, "extauthz_build_info", map[string]string{

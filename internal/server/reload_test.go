@@ -15,6 +15,7 @@ import (
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/server"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/wait"
 )
 
 // halfWrittenPolicy protects /admin with a group requirement on its last line, so
@@ -44,9 +45,11 @@ const reportsRoute = `  - name: reports
 
 // TestHalfWrittenPolicyNeverApplied reproduces a policy rewritten in place
 // by a slow writer: the new file's valid prefix (the admin route without its
-// `groups: [admins]` line) sits on disk for 1.5 s before the rest is
+// `groups: [admins]` line) sits on disk while checks run, before the rest is
 // appended. A non-admin checking /admin over real gRPC throughout must never
 // be allowed, and the completed policy must be applied once it has settled.
+// The settle time is set here, far above the time the prefix sits on disk,
+// so the test never races a default.
 func TestHalfWrittenPolicyNeverApplied(t *testing.T) {
 	env := testenv.New(t)
 	path := filepath.Join(t.TempDir(), "policy.yaml")
@@ -55,8 +58,9 @@ func TestHalfWrittenPolicyNeverApplied(t *testing.T) {
 	if err := os.WriteFile(path, []byte(before), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := start(t, server.Config{PolicyPath: path})
-	eventually(t, 10*time.Second, "ready", r.srv.Ready)
+	const settle = 6 * time.Second
+	r := start(t, server.Config{PolicyPath: path, ReloadSettle: settle})
+	wait.For(t, 10*time.Second, "ready", r.srv.Ready)
 
 	user := env.ID(t, issuer.TokenOptions{Groups: []string{"users"}})
 	admin := env.ID(t, issuer.TokenOptions{Groups: []string{"admins"}})
@@ -85,7 +89,13 @@ func TestHalfWrittenPolicyNeverApplied(t *testing.T) {
 	if _, err := f.WriteString(after[:cut]); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	prefixed := time.Now()
+	// The prefix stays while checks run on it: at least a second (the
+	// watcher sees a write at once) and 50 checks.
+	from := checks.Load()
+	wait.For(t, settle/2, "50 checks while the prefix is on disk", func() bool {
+		return checks.Load() >= from+50 && time.Since(prefixed) >= time.Second
+	})
 	if _, err := f.WriteString(after[cut:]); err != nil {
 		t.Fatal(err)
 	}
@@ -95,17 +105,15 @@ func TestHalfWrittenPolicyNeverApplied(t *testing.T) {
 
 	// The completed policy goes live once settled; keep checking a little
 	// past that.
-	eventually(t, 11*time.Second, "completed policy applied", func() bool {
+	wait.For(t, settle+wait.Patient, "completed policy applied", func() bool {
 		return r.code(t, "/reports", user) == codes.OK
 	})
-	time.Sleep(300 * time.Millisecond)
+	from = checks.Load()
+	wait.For(t, wait.Patient, "checks after the completed policy applied", func() bool { return checks.Load() >= from+10 })
 	stopChecks()
 
 	if n := allowed.Load(); n != 0 {
 		t.Fatalf("a non-admin was allowed on /admin %d times of %d checks during the rewrite", n, checks.Load())
-	}
-	if checks.Load() < 50 {
-		t.Fatalf("only %d checks ran during the rewrite", checks.Load())
 	}
 	if c := r.code(t, "/admin", admin); c != codes.OK {
 		t.Fatalf("admin on /admin after the rewrite = %v, want OK", c)

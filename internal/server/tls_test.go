@@ -20,6 +20,7 @@ import (
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testpki"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/tlsfiles"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/wait"
 )
 
 // TestGRPCMutualTLS runs the assembled service with the gRPC listener
@@ -32,7 +33,7 @@ func TestGRPCMutualTLS(t *testing.T) {
 	p := newMTLS(t, "grpc", "h2")
 	ca, clients, first, second, d, src := p.ca, p.clients, p.first, p.second, p.dir, p.src
 	r := start(t, server.Config{Snapshot: env.Policy(t, testenv.Policy), GRPCTLS: src})
-	eventually(t, 10*time.Second, "ready", r.srv.Ready)
+	wait.For(t, 10*time.Second, "ready", r.srv.Ready)
 	id := env.ID(t, issuer.TokenOptions{})
 
 	roots := x509.NewCertPool()
@@ -78,7 +79,7 @@ func TestGRPCMutualTLS(t *testing.T) {
 	}
 
 	d.Project(t, second.CertPEM, second.KeyPEM, clients.PEM)
-	eventually(t, 15*time.Second, "new connections get the rotated certificate", func() bool {
+	wait.For(t, 15*time.Second, "new connections get the rotated certificate", func() bool {
 		_, serial, err := check(mtls)
 		return err == nil && serial == second.Serial()
 	})

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.uber.org/zap/zaptest"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/wait"
 )
 
 // detectWithin is the promise made to operators: a kubelet update is live
@@ -119,24 +121,12 @@ func start(t *testing.T, path string, poll time.Duration, h hooks, rec *recorder
 	return r
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // waitChecks waits until Watch has read the file n more times. Tests use it
 // to measure a quiet window by counting reads instead of by time.
 func (r *running) waitChecks(t *testing.T, n int64) {
 	t.Helper()
 	target := r.checks.Load() + n
-	waitFor(t, waitDeadline, fmt.Sprintf("%d more checks", n), func() bool { return r.checks.Load() >= target })
+	wait.For(t, waitDeadline, fmt.Sprintf("%d more checks", n), func() bool { return r.checks.Load() >= target })
 }
 
 // settle returns once every event caused before the call has been handled:
@@ -148,7 +138,7 @@ func (r *running) settle(t *testing.T, dir string) {
 	for i := range 2 {
 		c := r.checks.Load()
 		must(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf(".settle%d", i)), nil, 0o644))
-		waitFor(t, waitDeadline, "a read after the settle event", func() bool { return r.checks.Load() > c })
+		wait.For(t, waitDeadline, "a read after the settle event", func() bool { return r.checks.Load() > c })
 	}
 }
 
@@ -296,7 +286,7 @@ func TestWatchDetectsEveryKindOfUpdate(t *testing.T) {
 				path, update := l.setup(t, t.TempDir())
 				r := start(t, path, m.poll, m.h, nil)
 				update()
-				waitFor(t, detectWithin, "new content reported", func() bool { return r.rec.last() == newPolicy })
+				wait.For(t, detectWithin, "new content reported", func() bool { return r.rec.last() == newPolicy })
 				r.settle(t, filepath.Dir(path))
 				seen := r.rec.seen()
 				if l.atomic {
@@ -324,7 +314,7 @@ func TestWatchFollowsSeveralKubeletUpdates(t *testing.T) {
 	for i := range 5 {
 		want := fmt.Sprintf("%sversion: %d\n", newPolicy, i)
 		k.update(t, map[string]string{"policy.yaml": want})
-		waitFor(t, detectWithin, fmt.Sprintf("update %d reported", i), func() bool { return r.rec.last() == want })
+		wait.For(t, detectWithin, fmt.Sprintf("update %d reported", i), func() bool { return r.rec.last() == want })
 	}
 	if got := len(r.rec.seen()); got != 5 {
 		t.Errorf("onChange called %d times for 5 atomic updates, want 5: %q", got, r.rec.seen())
@@ -360,7 +350,7 @@ func TestWatchNoCallWhenNothingChanged(t *testing.T) {
 		// A sentinel change: events are handled in order, so if the noise
 		// above had caused a call it would be in the list before this one.
 		k.update(t, map[string]string{"policy.yaml": newPolicy, "jwks.json": `{"keys":[]}`})
-		waitFor(t, detectWithin, "sentinel reported", func() bool { return r.rec.last() == newPolicy })
+		wait.For(t, detectWithin, "sentinel reported", func() bool { return r.rec.last() == newPolicy })
 		r.waitChecks(t, 50)
 		if seen := r.rec.seen(); len(seen) != 1 {
 			t.Fatalf("onChange saw %q, want only the sentinel change", seen)
@@ -379,7 +369,7 @@ func TestWatchCoalescesBursts(t *testing.T) {
 	// so the burst reaches the debouncer at full speed whatever the machine's
 	// load: it must collapse into one read and one call.
 	must(t, os.WriteFile(path, []byte("first"), 0o644))
-	waitFor(t, waitDeadline, "first call in flight", func() bool { return rec.inFlight.Load() == 1 })
+	wait.For(t, waitDeadline, "first call in flight", func() bool { return rec.inFlight.Load() == 1 })
 	const writes = 40
 	var final string
 	for i := range writes {
@@ -390,7 +380,7 @@ func TestWatchCoalescesBursts(t *testing.T) {
 	}
 	c0 := r.checks.Load()
 	close(rec.gate)
-	waitFor(t, detectWithin, "last write reported", func() bool { return r.rec.last() == final })
+	wait.For(t, detectWithin, "last write reported", func() bool { return r.rec.last() == final })
 	r.settle(t, dir)
 	// The burst is well over a hundred events. Expected reads: the one that
 	// was blocked, one for the whole burst, two for settle; a little slack
@@ -410,12 +400,12 @@ func TestWatchSerialCalls(t *testing.T) {
 	r := start(t, filepath.Join(dir, "policy.yaml"), 5*time.Millisecond, hooks{}, rec)
 
 	k.update(t, map[string]string{"policy.yaml": "v1"})
-	waitFor(t, waitDeadline, "first call in flight", func() bool { return rec.inFlight.Load() == 1 })
+	wait.For(t, waitDeadline, "first call in flight", func() bool { return rec.inFlight.Load() == 1 })
 	// The first onChange is blocked; these updates must wait for it.
 	k.update(t, map[string]string{"policy.yaml": "v2"})
 	k.update(t, map[string]string{"policy.yaml": newPolicy})
 	close(rec.gate)
-	waitFor(t, detectWithin, "last update reported", func() bool { return r.rec.last() == newPolicy })
+	wait.For(t, detectWithin, "last update reported", func() bool { return r.rec.last() == newPolicy })
 	if got := rec.maxIn.Load(); got != 1 {
 		t.Fatalf("max concurrent onChange = %d, want 1", got)
 	}
@@ -428,7 +418,7 @@ func TestWatchDirectoryCreatedLater(t *testing.T) {
 	r := start(t, path, 20*time.Millisecond, hooks{}, nil)
 	must(t, os.Mkdir(dir, 0o755))
 	newKubeletDir(t, dir, map[string]string{"policy.yaml": newPolicy})
-	waitFor(t, detectWithin, "file in new directory reported", func() bool { return r.rec.last() == newPolicy })
+	wait.For(t, detectWithin, "file in new directory reported", func() bool { return r.rec.last() == newPolicy })
 }
 
 func TestWatchCancelReturnsPromptly(t *testing.T) {

@@ -20,6 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/wait"
 )
 
 func waitLoaded(t testing.TB, c *Cache, srcs ...Source) {
@@ -183,7 +185,7 @@ func TestRecoversAfterDown(t *testing.T) {
 			src := Source{URL: url}
 			tc.Sync([]Source{src})
 
-			eventually(t, "several failed attempts", func() bool { return tc.fetches(t, src, tt.result) >= 3 })
+			wait.For(t, wait.Patient, "several failed attempts", func() bool { return tc.fetches(t, src, tt.result) >= 3 })
 			if tc.Ready() {
 				t.Error("Ready = true while the source is down")
 			}
@@ -243,7 +245,7 @@ func TestFailedRefreshKeepsKeys(t *testing.T) {
 			waitLoaded(t, tc.Cache, src)
 
 			srv.handle(tt.handler)
-			eventually(t, "failed refreshes", func() bool { return tc.fetches(t, src, tt.result) >= 2 })
+			wait.For(t, wait.Patient, "failed refreshes", func() bool { return tc.fetches(t, src, tt.result) >= 2 })
 			if k := mustKey(t, tc.Cache, src, kidA); k.Kid != kidA {
 				t.Fatalf("key = %+v", k)
 			}
@@ -271,7 +273,7 @@ func TestFailedRefreshKeepsKeys(t *testing.T) {
 			}
 
 			srv.serve(good)
-			eventually(t, "recovery", func() bool { return tc.status(t, src).LastError == "" })
+			wait.For(t, wait.Patient, "recovery", func() bool { return tc.status(t, src).LastError == "" })
 		})
 	}
 }
@@ -345,8 +347,8 @@ func TestSlowServer(t *testing.T) {
 			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrUnavailable) {
 				t.Fatalf("Key with a short ctx: err = %v", err)
 			}
-			eventually(t, "the fetch to time out", func() bool { return tc.fetches(t, src, resultTimeout) >= 1 })
-			eventually(t, "the server to see the request abandoned", func() bool { return abandoned.Load() >= 1 })
+			wait.For(t, wait.Patient, "the fetch to time out", func() bool { return tc.fetches(t, src, resultTimeout) >= 1 })
+			wait.For(t, wait.Patient, "the server to see the request abandoned", func() bool { return abandoned.Load() >= 1 })
 			if st := tc.status(t, src); st.Loaded || st.LastError == "" {
 				t.Errorf("status = %+v", st)
 			}
@@ -380,7 +382,7 @@ func TestBodyCap(t *testing.T) {
 			tc := newTestCache(t, Options{MaxBodyBytes: tt.cap, RetryMin: time.Hour})
 			src := srv.source()
 			tc.Sync([]Source{src})
-			eventually(t, "the first load", func() bool { return tc.fetches(t, src, tt.result) == 1 })
+			wait.For(t, wait.Patient, "the first load", func() bool { return tc.fetches(t, src, tt.result) == 1 })
 			loaded := tc.status(t, src).Loaded
 			if loaded != (tt.result == resultOK) {
 				t.Errorf("loaded = %v", loaded)
@@ -496,7 +498,7 @@ func TestRedirects(t *testing.T) {
 			}
 			src := self.source()
 			tc.Sync([]Source{src})
-			eventually(t, "the first load", func() bool { return tc.fetches(t, src, tt.result) == 1 })
+			wait.For(t, wait.Patient, "the first load", func() bool { return tc.fetches(t, src, tt.result) == 1 })
 			if got := other.hits.Load(); got != 0 {
 				t.Errorf("the redirect target on another origin got %d requests", got)
 			}
@@ -579,7 +581,7 @@ func TestRotationByBackgroundRefresh(t *testing.T) {
 	waitLoaded(t, tc.Cache, src)
 
 	srv.serve(setJSON(t, b))
-	eventually(t, "the refresh to replace the set", func() bool {
+	wait.For(t, wait.Patient, "the refresh to replace the set", func() bool {
 		s := tc.lookup(src).set.Load()
 		return s.keys[kidA] == nil && s.keys[kidB] != nil
 	})
@@ -623,7 +625,7 @@ func TestKidMissRateLimit(t *testing.T) {
 			errs <- err
 		})
 	}
-	eventually(t, "every asker to reach the shared fetch", func() bool {
+	wait.For(t, wait.Patient, "every asker to reach the shared fetch", func() bool {
 		return tc.misses(t, src, missRefetched)+tc.misses(t, src, missRateLimited) == askers
 	})
 	gated.Store(false)
@@ -697,7 +699,7 @@ func TestMissAfterJoiningStaleRefresh(t *testing.T) {
 	src := srv.source()
 	tc.Sync([]Source{src})
 	waitLoaded(t, tc.Cache, src)
-	eventually(t, "the refresh to reach the server", func() bool { return requests.Load() >= 2 })
+	wait.For(t, wait.Patient, "the refresh to reach the server", func() bool { return requests.Load() >= 2 })
 
 	current.Store(&bodyB) // the IdP publishes kid B while the refresh hangs
 	got := make(chan error, 1)
@@ -705,7 +707,7 @@ func TestMissAfterJoiningStaleRefresh(t *testing.T) {
 		_, err := tc.Key(context.Background(), src, kidB)
 		got <- err
 	}()
-	eventually(t, "the lookup to join the refresh", func() bool { return tc.misses(t, src, missRefetched) == 1 })
+	wait.For(t, wait.Patient, "the lookup to join the refresh", func() bool { return tc.misses(t, src, missRefetched) == 1 })
 	close(release)
 	if err := <-got; err != nil {
 		t.Fatalf("Key after joining a stale refresh: %v", err)
@@ -718,7 +720,7 @@ func TestMissOnUnloadedSource(t *testing.T) {
 	tc := newTestCache(t, Options{RetryMin: time.Hour})
 	src := srv.source()
 	tc.Sync([]Source{src})
-	eventually(t, "the failed first load", func() bool { return tc.fetches(t, src, resultHTTPStatus) == 1 })
+	wait.For(t, wait.Patient, "the failed first load", func() bool { return tc.fetches(t, src, resultHTTPStatus) == 1 })
 
 	if _, err := tc.Key(context.Background(), src, kidA); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("err = %v, want ErrUnavailable", err)
@@ -788,7 +790,7 @@ func TestFileSource(t *testing.T) {
 				tc := newTestCache(t, Options{MaxBodyBytes: 8 << 10, RetryMin: time.Hour})
 				src := Source{File: tt.path}
 				tc.Sync([]Source{src})
-				eventually(t, "the failed load", func() bool { return tc.fetches(t, src, tt.result) == 1 })
+				wait.For(t, wait.Patient, "the failed load", func() bool { return tc.fetches(t, src, tt.result) == 1 })
 				if _, err := tc.Key(context.Background(), src, kidA); !errors.Is(err, ErrUnavailable) {
 					t.Errorf("err = %v, want ErrUnavailable", err)
 				}
@@ -810,7 +812,7 @@ func TestDroppedKeyIsLogged(t *testing.T) {
 	waitLoaded(t, tc.Cache, src)
 
 	// The log line follows the load's publication; poll for it.
-	eventually(t, "the key-dropped line", func() bool { return tc.logs.FilterMessage("key dropped").Len() > 0 })
+	wait.For(t, wait.Patient, "the key-dropped line", func() bool { return tc.logs.FilterMessage("key dropped").Len() > 0 })
 	logs := tc.logs.FilterMessage("key dropped").All()
 	if len(logs) != 1 {
 		t.Fatalf("%d key-dropped lines, want 1", len(logs))
@@ -853,12 +855,12 @@ func TestSyncRemovesSource(t *testing.T) {
 
 	// b's loop has stopped: a keeps refreshing, b is never asked again.
 	// A fetch of b in flight at the drop is cancelled; let it finish first.
-	eventually(t, "b's last fetch to end", func() bool { return entryB.inflight.Load() == nil })
+	wait.For(t, wait.Patient, "b's last fetch to end", func() bool { return entryB.inflight.Load() == nil })
 	hitsA := a.hits.Load()
-	eventually(t, "a few refreshes of a", func() bool { return a.hits.Load() >= hitsA+3 })
+	wait.For(t, wait.Patient, "a few refreshes of a", func() bool { return a.hits.Load() >= hitsA+3 })
 	hitsB := b.hits.Load()
 	hitsA = a.hits.Load()
-	eventually(t, "more refreshes of a", func() bool { return a.hits.Load() >= hitsA+5 })
+	wait.For(t, wait.Patient, "more refreshes of a", func() bool { return a.hits.Load() >= hitsA+5 })
 	if got := b.hits.Load(); got != hitsB {
 		t.Errorf("dropped source fetched %d more times", got-hitsB)
 	}
@@ -901,17 +903,17 @@ func TestClose(t *testing.T) {
 	srcGood, srcHang := good.source(), hang.source()
 	tc.Sync([]Source{srcGood, srcHang})
 	waitLoaded(t, tc.Cache, srcGood)
-	eventually(t, "the hanging fetch to start", func() bool { return hang.hits.Load() == 1 })
+	wait.For(t, wait.Patient, "the hanging fetch to start", func() bool { return hang.hits.Load() == 1 })
 
 	waiter := make(chan error, 1)
 	go func() {
 		_, err := tc.Key(context.Background(), srcHang, kidA)
 		waiter <- err
 	}()
-	eventually(t, "the lookup to join the hanging fetch", func() bool { return tc.misses(t, srcHang, missRefetched) == 1 })
+	wait.For(t, wait.Patient, "the lookup to join the hanging fetch", func() bool { return tc.misses(t, srcHang, missRefetched) == 1 })
 
 	tc.Close() // must not wait for the minute-long fetch timeout
-	eventually(t, "the server to see the hanging request abandoned", func() bool { return abandoned.Load() == 1 })
+	wait.For(t, wait.Patient, "the server to see the hanging request abandoned", func() bool { return abandoned.Load() == 1 })
 	if err := <-waiter; !errors.Is(err, ErrUnavailable) {
 		t.Errorf("lookup waiting across Close: err = %v, want ErrUnavailable", err)
 	}

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/wait"
 )
 
 func TestCheckSource(t *testing.T) {
@@ -114,7 +116,7 @@ func TestHTTPToNonLoopbackHost(t *testing.T) {
 		tc := newTestCache(t, Options{})
 		dials := countDials(t, tc.Cache, srv.Listener.Addr().String())
 		tc.Sync([]Source{src})
-		eventually(t, "the rejection", func() bool { return tc.fetches(t, src, resultURLRejected) == 1 })
+		wait.For(t, wait.Patient, "the rejection", func() bool { return tc.fetches(t, src, resultURLRejected) == 1 })
 
 		for range 3 {
 			if _, err := tc.Key(context.Background(), src, kidA); !errors.Is(err, ErrUnavailable) {

@@ -257,16 +257,3 @@ func (tc *testCache) status(t testing.TB, src Source) SourceStatus {
 	t.Fatalf("no status for %s", src)
 	return SourceStatus{}
 }
-
-// eventually polls cond with a generous deadline: the machine is shared,
-// so no test depends on how fast something happens.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
