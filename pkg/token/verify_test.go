@@ -278,7 +278,9 @@ func TestVerifyAttacks(t *testing.T) {
 		// Row 44-45: app clients.
 		{name: "44 access token foreign client_id", raw: signed("a", "RS256", hdr(), access(map[string]string{"client_id": `"evilclient"`})), cfg: withClients, want: reason.ClientNotAllowed, lookups: 1},
 		{name: "44 access token without client_id", raw: signed("a", "RS256", hdr(), access(map[string]string{"client_id": ""})), cfg: withClients, want: reason.ClientNotAllowed, lookups: 1},
-		{name: "44 access token with allowed aud but foreign client_id", raw: signed("a", "RS256", hdr(), access(map[string]string{"client_id": `"evilclient"`, "aud": `"` + client + `"`})), cfg: withClients, want: reason.ClientNotAllowed, lookups: 1},
+		// Passes verification: API Gateway's JWT authorizer reads aud first.
+		// Routes that read client_id refuse it (TestAppClientRules).
+		{name: "44 access token with allowed aud but foreign client_id", raw: signed("a", "RS256", hdr(), access(map[string]string{"client_id": `"evilclient"`, "aud": `"` + client + `"`})), cfg: withClients, want: "", lookups: 1},
 		{name: "44 access token client_id in another case", raw: signed("a", "RS256", hdr(), access(map[string]string{"client_id": `"` + strings.ToUpper(client) + `"`})), cfg: withClients, want: reason.ClientNotAllowed, lookups: 1},
 		{name: "44 access token allowed client", raw: signed("a", "RS256", hdr(), access(nil)), cfg: withClients, want: "", lookups: 1},
 		{name: "44 foreign client allowed when no clients configured", raw: signed("a", "RS256", hdr(), access(map[string]string{"client_id": `"evilclient"`})), want: "", lookups: 1},
@@ -417,5 +419,61 @@ func TestVerifyUsesTheWallClock(t *testing.T) {
 	_, err := token.NewVerifier(newWorld(t), nil).Verify(context.Background(), configA(), stale)
 	if got := codeOf(t, err); got != reason.TokenExpired {
 		t.Fatalf("Verify(expired) with the wall clock = %q, want %q", got, reason.TokenExpired)
+	}
+}
+
+// TestAppClientRules pins the two readings of appClientIds a verified token
+// carries: by token_use (aud of an ID token, client_id of an access token)
+// and as API Gateway HTTP API's JWT authorizer (aud when present, else
+// client_id). A token that fails both is refused by Verify.
+func TestAppClientRules(t *testing.T) {
+	tests := []struct {
+		name            string
+		payload         string
+		cfg             func(c *token.Config)
+		byUse, byAud    bool
+		refusedByVerify bool
+	}{
+		{"ID token, allowed aud", idTok(nil), withClients, true, true, false},
+		{"access token, allowed client_id", access(nil), withClients, true, true, false},
+		{"access token, allowed aud, foreign client_id", access(map[string]string{"client_id": `"evil"`, "aud": `"` + client + `"`}), withClients, false, true, false},
+		{"access token, foreign aud, allowed client_id", access(map[string]string{"aud": `"evil"`}), withClients, true, false, false},
+		{"access token, aud array with the client", access(map[string]string{"aud": `["` + client + `"]`}), withClients, true, false, false},
+		{"ID token without aud, allowed client_id", idTok(map[string]string{"aud": "", "client_id": `"` + client + `"`}), withClients, false, true, false},
+		{"ID token, foreign aud, allowed client_id", idTok(map[string]string{"aud": `"evil"`, "client_id": `"` + client + `"`}), withClients, false, false, true},
+		{"access token without client_id or aud", access(map[string]string{"client_id": ""}), withClients, false, false, true},
+		{"no clients configured", access(map[string]string{"client_id": `"evil"`, "aud": `"evil"`}), nil, true, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := configA()
+			if tt.cfg != nil {
+				tt.cfg(cfg)
+			}
+			v := token.NewVerifier(newWorld(t), func() time.Time { return now })
+			c, err := v.Verify(context.Background(), cfg, signed("a", "RS256", hdr(), tt.payload)(t))
+			if tt.refusedByVerify {
+				if codeOf(t, err) != reason.ClientNotAllowed {
+					t.Fatalf("Verify = %v, want client_not_allowed", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			if c.ClientAllowedByUse() != tt.byUse || c.ClientAllowedByAudience() != tt.byAud {
+				t.Fatalf("by use %v, by audience %v; want %v, %v", c.ClientAllowedByUse(), c.ClientAllowedByAudience(), tt.byUse, tt.byAud)
+			}
+			// The cached form keeps both readings.
+			k := c.Compact(nil, false)
+			if k.ClientAllowedByUse() != tt.byUse || k.ClientAllowedByAudience() != tt.byAud {
+				t.Fatalf("compact: by use %v, by audience %v; want %v, %v", k.ClientAllowedByUse(), k.ClientAllowedByAudience(), tt.byUse, tt.byAud)
+			}
+		})
+	}
+	// The zero Claims passes neither: nothing but Verify grants them.
+	var zero token.Claims
+	if zero.ClientAllowedByUse() || zero.ClientAllowedByAudience() {
+		t.Fatal("zero Claims pass an app client rule")
 	}
 }
