@@ -12,6 +12,7 @@ package policytest
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -62,9 +63,11 @@ type Expect struct {
 	Allow  bool
 	Reason string // a reason code, "" not compared
 	Status int    // the HTTP status the client gets (200 on an allow), 0 not compared
-	// Headers, on an allow, are the headers set on the upstream request;
-	// on a denial, the response headers. An empty value means the header
-	// must not be set. Names lower case.
+	// Headers, on an allow, are headers of the request as the upstream
+	// receives it (the request's own, less those the decision removes,
+	// with those it sets: claim headers, forged ones stripped); on a
+	// denial, headers of the response. An empty value means the header
+	// must be absent. Names lower case.
 	Headers map[string]string
 }
 
@@ -152,6 +155,9 @@ func Parse(data []byte, file string) ([]Case, error) {
 		}
 	}
 	if len(p.probs) > 0 {
+		slices.SortStableFunc(p.probs, func(a, b Problem) int {
+			return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(a.Column, b.Column))
+		})
 		return nil, p.probs
 	}
 	return cases, nil

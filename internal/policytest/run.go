@@ -110,7 +110,7 @@ func (r *Runner) Prepare(cases []Case) error {
 		}
 		src := r.source(r.route(c))
 		if src.Kind == policy.SourceHeader {
-			if _, ok := c.Request.Headers[src.Name]; ok {
+			if _, ok := lowerKeys(c.Request.Headers)[src.Name]; ok {
 				probs = append(probs, Problem{File: c.File, Line: c.Line, Path: c.Name,
 					Message: fmt.Sprintf("request.headers sets %s, where the case's token goes (identity source %s): give the token there or in claims/token, not both", src.Name, src)})
 			}
@@ -144,7 +144,7 @@ func (r *Runner) runOne(ctx context.Context, c *Case) Result {
 		res.Duration = time.Since(start)
 		return res
 	}
-	res.Diffs = compare(&c.Expect, res.Got)
+	res.Diffs = compare(&c.Expect, res.Got, req.GetHeaders())
 	res.Pass = len(res.Diffs) == 0
 	res.Duration = time.Since(start)
 	return res
@@ -160,16 +160,10 @@ func (r *Runner) Request(ctx context.Context, c *Case) (*extauthzv1.ExplainReque
 
 func (r *Runner) request(ctx context.Context, c *Case) (*extauthzv1.ExplainRequest, *authz.Authorizer, error) {
 	req := &extauthzv1.ExplainRequest{
-		Method:  c.Request.Method,
+		Method:  method(c),
 		Path:    c.Request.Path,
 		Host:    c.Request.Host,
-		Headers: maps.Clone(c.Request.Headers),
-	}
-	if req.Method == "" {
-		req.Method = "GET"
-	}
-	if req.Headers == nil {
-		req.Headers = map[string]string{}
+		Headers: lowerKeys(c.Request.Headers),
 	}
 	route := r.route(c)
 	az := r.minted
@@ -193,8 +187,16 @@ func (r *Runner) request(ctx context.Context, c *Case) (*extauthzv1.ExplainReque
 
 // route is the route the case's request matches, nil for none.
 func (r *Runner) route(c *Case) *policy.Route {
-	rt, _ := r.snap.Match(strings.ToUpper(c.Request.Method), c.Request.Host, c.Request.Path)
+	rt, _ := r.snap.Match(method(c), c.Request.Host, c.Request.Path)
 	return rt
+}
+
+// method is the case's method, upper case; GET when not given.
+func method(c *Case) string {
+	if c.Request.Method == "" {
+		return "GET"
+	}
+	return strings.ToUpper(c.Request.Method)
 }
 
 // authorizer is the authorizer whose pools a case's token comes from: the
@@ -295,8 +297,30 @@ func place(req *extauthzv1.ExplainRequest, src policy.IdentitySource, tok string
 	}
 }
 
-// compare lists how the decision differs from the expectation.
-func compare(want *Expect, got *extauthzv1.Decision) []string {
+// upstream is the headers the upstream receives on an allow: the request's,
+// less those the decision removes, with those it sets.
+func upstream(got *extauthzv1.Decision, sent map[string]string) map[string]string {
+	out := maps.Clone(sent)
+	for _, name := range got.GetHeadersToRemove() {
+		delete(out, strings.ToLower(name))
+	}
+	maps.Copy(out, got.GetHeaders())
+	return out
+}
+
+// lowerKeys copies headers with their names in lower case, as Envoy sends
+// them.
+func lowerKeys(h map[string]string) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		out[strings.ToLower(k)] = v
+	}
+	return out
+}
+
+// compare lists how the decision differs from the expectation. sent are
+// the request's headers, to tell what reaches the upstream on an allow.
+func compare(want *Expect, got *extauthzv1.Decision, sent map[string]string) []string {
 	var diffs []string
 	status := int(got.GetStatus())
 	if got.GetAllowed() {
@@ -315,9 +339,13 @@ func compare(want *Expect, got *extauthzv1.Decision) []string {
 	if want.Status != 0 && status != want.Status {
 		diffs = append(diffs, fmt.Sprintf("status %d, want %d", status, want.Status))
 	}
+	headers := got.GetHeaders()
+	if got.GetAllowed() {
+		headers = upstream(got, sent)
+	}
 	for _, name := range slices.Sorted(maps.Keys(want.Headers)) {
 		w := want.Headers[name]
-		g, set := got.GetHeaders()[name]
+		g, set := headers[name]
 		switch {
 		case w == "" && set:
 			diffs = append(diffs, fmt.Sprintf("header %s is %q, want it unset", name, g))
