@@ -188,9 +188,14 @@ func (im *importer) alternative(alt node) (carry *requirement, keys, blockers []
 	}
 	for _, m := range ms {
 		q := requirement{s: im.schemes[m.name], name: m.name, at: m.val}
-		q.scopes, _ = m.val.strs()
+		scopes, ok := m.val.strs()
+		q.scopes = scopes
 		switch {
 		case q.s == nil:
+			blockers = append(blockers, q)
+		case !ok:
+			// Scopes that cannot be read must not read as "no scopes".
+			q.s = &scheme{why: fmt.Sprintf("scopes of %q that are not a list of strings", m.name)}
 			blockers = append(blockers, q)
 		case q.s.az != nil && carry == nil:
 			carry = &q

@@ -334,3 +334,26 @@ func TestNoOperations(t *testing.T) {
 		t.Fatalf("routes: %v", im.snap.Routes())
 	}
 }
+
+// TestUnreadableScopes: scopes that are not a list of strings never read
+// as "no scopes" (which would admit any ID token).
+func TestUnreadableScopes(t *testing.T) {
+	im := doImport(t, rest(`
+paths:
+  /a:
+    get: {security: [{users: {read: true}}]}
+  /b:
+    get: {security: [{users: [[x]]}]}
+  /c:
+    get: {security: [{users: []}]}
+`))
+	for _, name := range []string{"get-a", "get-b"} {
+		if !denies(im.route(t, name)) {
+			t.Errorf("%s does not deny", name)
+		}
+	}
+	if r := im.route(t, "get-c"); denies(r) || r.Mode != policy.ModeIdentity {
+		t.Errorf("get-c: %+v", r)
+	}
+	im.wantFindings(t, `$.paths["/a"].get.security[0].users`, `$.paths["/b"].get.security[0].users`)
+}
