@@ -157,8 +157,8 @@ type importer struct {
 	order    []string // scheme names in file order
 	routes   []*route
 	deny     *authorizer // the authorizer deny-all routes use
-	azNames  map[string]bool
-	rNames   map[string]bool
+	azNames  *names
+	rNames   *names
 	response []gatewayResponse
 }
 

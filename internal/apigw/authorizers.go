@@ -41,7 +41,7 @@ type authorizer struct {
 // readAuthorizers classifies every security scheme.
 func (im *importer) readAuthorizers() {
 	im.schemes = map[string]*scheme{}
-	im.azNames = map[string]bool{}
+	im.azNames = newNames()
 	for _, m := range im.securitySchemes() {
 		s := &scheme{name: m.name, path: m.val.path}
 		im.classify(s, m.val)
@@ -80,7 +80,7 @@ func (im *importer) classify(s *scheme, n node) {
 	if s.az == nil {
 		return
 	}
-	s.az.name = im.uniqueName(im.azNames, s.name, "authorizer")
+	s.az.name = im.azNames.unique(s.name, "authorizer")
 	if im.deny == nil {
 		im.deny = s.az
 	}
@@ -244,7 +244,7 @@ func (im *importer) unknownFields(a node, known []string) {
 func (im *importer) denyAuthorizer() *authorizer {
 	if im.deny == nil {
 		im.deny = &authorizer{
-			name:        im.uniqueName(im.azNames, "not-carried", "authorizer"),
+			name:        im.azNames.unique("not-carried", "authorizer"),
 			arns:        []string{"arn:aws:cognito-idp:us-east-1:000000000000:userpool/us-east-1_NotCarried"},
 			source:      "header:Authorization",
 			placeholder: true,

@@ -31,7 +31,7 @@ func (im *importer) emit(file string) ([]byte, error) {
 		// gets one that matches nothing API Gateway would route.
 		n := mapping()
 		n.HeadComment = "The export has no operation that could be carried."
-		n.add("name", str(im.uniqueName(im.rNames, "no-operations", "route")))
+		n.add("name", str(im.rNames.unique("no-operations", "route")))
 		n.add("match", flow(mapping().add("path", str("/.well-known/extauthz-no-operations"))))
 		n.add("authorization", str("NONE"))
 		routes.Content = append(routes.Content, n.Node)

@@ -57,9 +57,9 @@ func (im *importer) readPaths() {
 	}
 	im.routes = im.resolveMethods(im.routes)
 	im.routes = append(im.routes, im.catchAll(defaults)...)
-	im.rNames = map[string]bool{}
+	im.rNames = newNames()
 	for _, r := range im.routes {
-		r.name = im.uniqueName(im.rNames, r.baseName(), "route")
+		r.name = im.rNames.unique(r.baseName(), "route")
 	}
 }
 
@@ -375,18 +375,28 @@ func (r *route) baseName() string {
 	return method + "-" + p
 }
 
-// uniqueName makes base a valid, unused name: characters outside
+// names hands out unique names.
+type names struct {
+	used map[string]bool
+	next map[string]int // the next suffix to try for a base
+}
+
+func newNames() *names { return &names{used: map[string]bool{}, next: map[string]int{}} }
+
+// unique makes base a valid, unused name: characters outside
 // [A-Za-z0-9._-] become '-', and a taken name gets -2, -3, ...
-func (im *importer) uniqueName(taken map[string]bool, base, fallback string) string {
+func (ns *names) unique(base, fallback string) string {
 	name := sanitize(base)
 	if name == "" || policy.CheckName(name) != nil {
 		name = fallback
 	}
 	candidate := name
-	for i := 2; taken[candidate]; i++ {
+	for ns.used[candidate] {
+		i := max(ns.next[name], 2)
+		ns.next[name] = i + 1
 		candidate = fmt.Sprintf("%s-%d", name, i)
 	}
-	taken[candidate] = true
+	ns.used[candidate] = true
 	return candidate
 }
 

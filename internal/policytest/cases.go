@@ -5,9 +5,10 @@
 //
 // The test key is trusted only by the Runner of this package, which holds
 // it in memory, answers every key lookup of its own decisions with it, and
-// never writes it anywhere. Nothing else in the module imports this package
-// but the test command (a test keeps it so), and no policy field or serve
-// flag refers to it: a token minted here can never pass `serve`.
+// never writes it anywhere. No code of the module but the test command
+// imports this package (tests aside; a test keeps it so), and no policy
+// field or serve flag refers to it: a token minted here never passes
+// `serve`.
 package policytest
 
 import (
