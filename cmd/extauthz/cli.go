@@ -27,6 +27,8 @@ func commands() []command {
 		{"validate", runValidate},
 		{"explain", runExplain},
 		{"check", runCheck},
+		{"import", runImport},
+		{"test", runTest},
 		{"version", runVersion},
 	}
 }

@@ -44,6 +44,10 @@ Usage:
                                            exit 0 allowed, 1 denied, 2 usage or config error)
   extauthz check    --addr 127.0.0.1:9001 --path /pets --token T
                                            send one Check to a running server (exit 1 if denied)
+  extauthz import   apigateway EXPORT      print the policy for an API Gateway export (REST or HTTP API);
+                                           what cannot be carried is listed on stderr (exit 1)
+  extauthz test     --config policy.yaml CASES.yaml [--junit FILE]
+                                           run declarative test cases against a policy (exit 1 if one fails)
   extauthz version                         print version, commit and Go version
 
 Every flag also reads an environment variable: --grpc-addr is EXTAUTHZ_GRPC_ADDR.

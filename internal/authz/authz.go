@@ -408,8 +408,20 @@ func cacheKey(az *policy.Authorizer, raw string) tokencache.Key {
 // requirements checks what the route asks of a verified token. They are
 // checked on every request, cached token or not.
 func requirements(route *policy.Route, c *token.Claims) (reason.Code, string) {
-	if want := route.Mode.TokenUse(); c.TokenUse() != want {
-		return reason.TokenUseMismatch, "route " + route.Mode.String() + " needs token_use " + want
+	switch route.Mode {
+	case policy.ModeIdentity, policy.ModeAccess:
+		if want := route.Mode.TokenUse(); c.TokenUse() != want {
+			return reason.TokenUseMismatch, "route " + route.Mode.String() + " needs token_use " + want
+		}
+	case policy.ModeJWT:
+		// Either token type, as API Gateway HTTP API's JWT authorizer.
+	default:
+		// Compile gives every route with an authorizer a mode; a route
+		// without one must not let any token through.
+		return reason.Internal, "route has no mode"
+	}
+	if !clientAllowed(route.Mode, c) {
+		return reason.ClientNotAllowed, "app client not allowed (" + clientRule(route.Mode) + ")"
 	}
 	if len(route.Scopes) > 0 && !c.HasAnyScope(route.Scopes) {
 		return reason.ScopeMissing, "none of the route's scopes granted"
@@ -425,6 +437,26 @@ func requirements(route *policy.Route, c *token.Claims) (reason.Code, string) {
 		}
 	}
 	return "", ""
+}
+
+// clientAllowed applies the authorizer's appClientIds as the route's mode
+// reads them. Verification checked both readings and refused a token that
+// fails both; the two differ only on tokens with both aud and client_id,
+// or neither.
+func clientAllowed(m policy.Mode, c *token.Claims) bool {
+	if m == policy.ModeJWT {
+		return c.ClientAllowedByAudience()
+	}
+	return c.ClientAllowedByUse()
+}
+
+// clientRule names the claim clientAllowed compares, for details and
+// explain.
+func clientRule(m policy.Mode) string {
+	if m == policy.ModeJWT {
+		return "aud, else client_id"
+	}
+	return "aud of an ID token, client_id of an access token"
 }
 
 // mutations fills in the header changes of an allowed request.

@@ -1,6 +1,10 @@
 package authz
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
+)
 
 // Requirement is one requirement of a route, as explain shows it: what
 // the route wants, what the request had, and whether it held.
@@ -51,13 +55,22 @@ func Requirements(d *Decision) []Requirement {
 		}
 		out = append(out, r)
 	}
-	add("token_use", route.Mode.TokenUse(), func() (string, bool) {
-		return c.TokenUse(), c.TokenUse() == route.Mode.TokenUse()
-	})
+	if route.Mode == policy.ModeJWT {
+		add("token_use", "id or access", func() (string, bool) {
+			return c.TokenUse(), c.TokenUse() != ""
+		})
+	} else {
+		add("token_use", route.Mode.TokenUse(), func() (string, bool) {
+			return c.TokenUse(), c.TokenUse() == route.Mode.TokenUse()
+		})
+	}
 	if az != nil && az.Token != nil && len(az.Token.ClientIDs) > 0 {
-		// Checked during verification: a token that verified passed it.
-		add("app_client", "one of "+strings.Join(az.Token.ClientIDs, ", "), func() (string, bool) {
-			return c.ClientID(), true
+		want := "one of " + strings.Join(az.Token.ClientIDs, ", ")
+		if route.Mode == policy.ModeJWT {
+			want += " (" + clientRule(route.Mode) + ")"
+		}
+		add("app_client", want, func() (string, bool) {
+			return c.ClientID(), clientAllowed(route.Mode, c)
 		})
 	}
 	if len(route.Scopes) > 0 {

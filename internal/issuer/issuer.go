@@ -83,6 +83,25 @@ func (i *Issuer) JWKS() []byte {
 	return append([]byte(nil), i.jwks...)
 }
 
+// PublicKey is one published verification key of the issuer.
+type PublicKey struct {
+	Kid string
+	Key *rsa.PublicKey
+}
+
+// PublicKeys returns the published keys in JWKS order: the ID-token key,
+// the access-token key, then keys added with AddKey.
+func (i *Issuer) PublicKeys() []PublicKey {
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	var out []PublicKey
+	for _, k := range append([]*signingKey{i.id, i.access}, i.extra...) {
+		pub := k.priv.PublicKey
+		out = append(out, PublicKey{Kid: k.kid, Key: &pub})
+	}
+	return out
+}
+
 // ServeHTTP serves JWKS() to GET and HEAD requests for any path ending in
 // /.well-known/jwks.json, with Cache-Control: max-age=3600 as Cognito
 // sends; every other request gets 404.

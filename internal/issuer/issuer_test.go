@@ -146,6 +146,21 @@ func TestJWKS(t *testing.T) {
 	}
 }
 
+// PublicKeys are the keys the JWKS publishes, in its order.
+func TestPublicKeys(t *testing.T) {
+	i := sharedIssuer(t)
+	jwks := parseJWKS(t, i.JWKS())
+	pubs := i.PublicKeys()
+	if len(pubs) != len(jwks) {
+		t.Fatalf("%d public keys, %d in the JWKS", len(pubs), len(jwks))
+	}
+	for n, k := range jwks {
+		if pubs[n].Kid != k.Kid || !pubs[n].Key.Equal(publicKey(t, k)) {
+			t.Fatalf("key %d: %s differs from the JWKS's %s", n, pubs[n].Kid, k.Kid)
+		}
+	}
+}
+
 func TestServeHTTP(t *testing.T) {
 	i := sharedIssuer(t)
 	srv := httptest.NewServer(i)

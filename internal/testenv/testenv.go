@@ -242,3 +242,75 @@ routes:
     authorization: NONE
 defaultAction: deny
 `
+
+// JWTPolicy has jwt-mode routes (API Gateway HTTP API's JWT authorizer)
+// beside an access-scopes route on the same authorizer, so a test can show
+// the two reading appClientIds differently; tests expand it with
+// Env.Policy.
+const JWTPolicy = `
+apiVersion: cognito-extauthz/v1
+authorizers:
+  http-api:
+    userPools: [{userPoolId: ${POOL}, issuer: ${ISSUER}, jwksUri: ${JWKS}}]
+    appClientIds: [client-a]
+routes:
+  - name: jwt-any
+    match: { path: /jwt/any }
+    authorizer: http-api
+    mode: jwt
+    claimHeaders: { x-user-sub: sub }
+  - name: jwt-scoped
+    match: { path: /jwt/scoped }
+    authorizer: http-api
+    mode: jwt
+    scopes: [pets/read, pets/admin]
+  - name: access-any
+    match: { path: /access }
+    authorizer: http-api
+    mode: access-scopes
+defaultAction: deny
+`
+
+// JWTCase is one request of the jwt-mode table that both edges' tests run
+// against JWTPolicy: the path, the token and the reason expected.
+type JWTCase struct {
+	Name, Path, Token string
+	Want              string // a reason code; "allowed" for an allow
+}
+
+// JWTCases mints the tokens of the jwt-mode table: both token types, aud
+// and client_id, right and wrong, on scoped and unscoped jwt routes, and
+// the same tokens on an access-scopes route of the same authorizer.
+func (e *Env) JWTCases(t testing.TB) []JWTCase {
+	t.Helper()
+	id := e.ID(t, issuer.TokenOptions{Subject: "sub-id"})
+	access := e.Access(t, issuer.TokenOptions{})
+	read := e.Access(t, issuer.TokenOptions{Scopes: []string{"openid", "pets/read"}})
+	idOther := e.ID(t, issuer.TokenOptions{ClientID: "client-b"})
+	accessOther := e.Access(t, issuer.TokenOptions{ClientID: "client-b", Scopes: []string{"pets/read"}})
+	// An aud added to an access token (a pre-token-generation trigger):
+	// API Gateway's JWT authorizer reads aud and ignores client_id.
+	audRight := e.Access(t, issuer.TokenOptions{ClientID: "client-b", Claims: map[string]any{"aud": ClientID}})
+	audWrong := e.Access(t, issuer.TokenOptions{Claims: map[string]any{"aud": "client-b"}})
+	// An ID token without aud falls back to client_id.
+	idNoAud := e.ID(t, issuer.TokenOptions{Claims: map[string]any{"aud": nil, "client_id": ClientID}})
+	expired := e.Access(t, issuer.TokenOptions{TTL: -time.Minute})
+	return []JWTCase{
+		{"id token, no scopes needed", "/jwt/any", id, "allowed"},
+		{"access token, no scopes needed", "/jwt/any", access, "allowed"},
+		{"id token on a scoped route", "/jwt/scoped", id, "scope_missing"},
+		{"access token without the scope", "/jwt/scoped", access, "scope_missing"},
+		{"access token with a scope", "/jwt/scoped", read, "allowed"},
+		{"id token, foreign aud", "/jwt/any", idOther, "client_not_allowed"},
+		{"access token, foreign client_id", "/jwt/any", accessOther, "client_not_allowed"},
+		{"access token, foreign client_id, scoped", "/jwt/scoped", accessOther, "client_not_allowed"},
+		{"aud allowed, client_id foreign", "/jwt/any", audRight, "allowed"},
+		{"aud allowed, client_id foreign, access-scopes route", "/access", audRight, "client_not_allowed"},
+		{"aud foreign, client_id allowed", "/jwt/any", audWrong, "client_not_allowed"},
+		{"aud foreign, client_id allowed, access-scopes route", "/access", audWrong, "allowed"},
+		{"id token without aud, client_id allowed", "/jwt/any", idNoAud, "allowed"},
+		{"id token on the access-scopes route", "/access", id, "token_use_mismatch"},
+		{"no token", "/jwt/any", "", "token_missing"},
+		{"expired", "/jwt/any", expired, "token_expired"},
+	}
+}

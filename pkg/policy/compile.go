@@ -51,7 +51,16 @@ func compileAuthorizers(byName map[string]*Authorizer, routes []*Route) ([]*Auth
 	}
 	var azs []*Authorizer
 	var sources []jwks.Source
+	jwt := map[*Authorizer]bool{}
+	for _, r := range routes {
+		if r.Authorizer != nil && r.Mode == ModeJWT {
+			jwt[r.Authorizer] = true
+		}
+	}
 	for _, az := range byName {
+		// Only an authorizer that serves jwt routes admits tokens by HTTP
+		// API's app client rule; the others keep the stricter one alone.
+		az.Token.AudienceRule = jwt[az]
 		az.Kept, az.KeepGroups = kept(az, routes)
 		az.Fingerprint = fingerprint(az.Token, az.Kept, az.KeepGroups)
 		azs = append(azs, az)

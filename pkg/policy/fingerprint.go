@@ -29,6 +29,11 @@ func fingerprint(c *token.Config, kept []string, groups bool) [32]byte {
 		str(h, p.Keys.File)
 	}
 	set(h, c.ClientIDs)
+	if c.AudienceRule {
+		num(h, 1)
+	} else {
+		num(h, 0)
+	}
 	algs := c.Algorithms
 	if len(algs) == 0 {
 		algs = []string{alg.Default}

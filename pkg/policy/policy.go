@@ -39,17 +39,25 @@ type Options struct {
 // Mode is what kind of Cognito token a route requires.
 type Mode int
 
-// Modes, as API Gateway applies them: a method without scopes wants an ID
-// token, a method with scopes an access token.
+// Modes. The first two are API Gateway REST's COGNITO_USER_POOLS
+// authorizer: a method without scopes wants an ID token, a method with
+// scopes an access token. The third is API Gateway HTTP API's JWT
+// authorizer.
 const (
 	// ModeIdentity requires an ID token (token_use=id): identity-claims.
 	ModeIdentity Mode = iota + 1
 	// ModeAccess requires an access token (token_use=access): access-scopes.
 	ModeAccess
+	// ModeJWT accepts either token type; the authorizer's appClientIds
+	// must hold the token's aud (else its client_id), and the route's
+	// scopes, when it lists any, are read from the scope claim, which ID
+	// tokens lack: jwt.
+	ModeJWT
 )
 
-// TokenUse returns the token_use claim value the mode requires, "" for
-// the zero Mode of an authorization NONE route.
+// TokenUse returns the token_use claim value the mode requires: "" for
+// ModeJWT, which takes either, and for the zero Mode of an authorization
+// NONE route.
 func (m Mode) TokenUse() string {
 	switch m {
 	case ModeIdentity:
@@ -67,6 +75,8 @@ func (m Mode) String() string {
 		return "identity-claims"
 	case ModeAccess:
 		return "access-scopes"
+	case ModeJWT:
+		return "jwt"
 	}
 	return ""
 }
@@ -157,7 +167,7 @@ type Route struct {
 	NoAuth       bool
 	Authorizer   *Authorizer
 	Mode         Mode
-	Scopes       []string           // any one suffices; empty = any access token
+	Scopes       []string           // any one suffices; empty = any access token (any token in jwt mode)
 	Groups       []string           // any one must be in cognito:groups
 	Claims       []ClaimRequirement // all must hold; sorted by claim
 	ClaimHeaders []ClaimHeader      // sorted by header

@@ -103,8 +103,9 @@ func (v *validator) routeAuthorizer(d *routeDoc, r *Route, authKnown bool) {
 	r.Authorizer = az
 }
 
-// routeMode reads scopes and mode. As API Gateway: scopes on the method
-// mean an access token, none an ID token.
+// routeMode reads scopes and mode. As API Gateway REST: scopes on the
+// method mean an access token, none an ID token. jwt, API Gateway HTTP
+// API's JWT authorizer, is only ever chosen explicitly.
 func (v *validator) routeMode(d *routeDoc, r *Route) {
 	if d.Scopes.Set() {
 		r.Scopes, _ = v.words(d.Scopes, true)
@@ -114,15 +115,22 @@ func (v *validator) routeMode(d *routeDoc, r *Route) {
 		r.Mode = ModeAccess
 	}
 	if d.Mode.Set() {
-		switch m, _ := v.keyword(d.Mode, "identity-claims", "access-scopes"); m {
+		switch m, _ := v.keyword(d.Mode, "identity-claims", "access-scopes", "jwt"); m {
 		case "identity-claims":
 			r.Mode = ModeIdentity
 		case "access-scopes":
 			r.Mode = ModeAccess
+		case "jwt":
+			r.Mode = ModeJWT
 		}
 	}
 	if r.Mode == ModeIdentity && len(r.Scopes) > 0 {
-		v.problemf(d.Scopes.Key, d.Scopes.Path, "scopes need mode access-scopes: identity-claims routes take ID tokens, which carry no scope claim")
+		v.problemf(d.Scopes.Key, d.Scopes.Path, "scopes need mode access-scopes or jwt: identity-claims routes take ID tokens, which carry no scope claim")
+	}
+	// API Gateway's JWT authorizer cannot be created without an audience,
+	// and without one any app client of the pool would pass.
+	if r.Mode == ModeJWT && r.Authorizer != nil && len(r.Authorizer.Token.ClientIDs) == 0 {
+		v.problemf(d.Mode.Node, d.Mode.Path, "mode jwt needs appClientIds on authorizer %q: the token's aud (else its client_id) must be one of them, as API Gateway's JWT authorizer requires an audience", r.Authorizer.Name)
 	}
 }
 

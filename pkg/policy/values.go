@@ -48,11 +48,17 @@ func (r *reporter) word(v docValue) (string, bool) {
 	case s == "":
 		r.problemf(v.Node, v.Path, "must not be empty")
 		return "", false
-	case httpsyntax.HasControl(s) || strings.ContainsFunc(s, isSpace):
+	case !isWord(s):
 		r.problemf(v.Node, v.Path, "%q must not contain whitespace or control characters", s)
 		return "", false
 	}
 	return s, true
+}
+
+// isWord reports whether a non-empty s has no whitespace and no control
+// character: a scope, a group, an app client id.
+func isWord(s string) bool {
+	return !httpsyntax.HasControl(s) && !strings.ContainsFunc(s, isSpace)
 }
 
 // keyword reads one of a fixed set of words. Keywords are case-insensitive

@@ -45,16 +45,24 @@ type Claims struct {
 	issuer uint8
 	use    tokenUse
 	// has says which of the scope and cognito:groups claims the token
-	// holds, so that an empty one reads as empty and an absent one as nil.
+	// holds, so that an empty one reads as empty and an absent one as nil,
+	// and which app client rules the token passed.
 	has present
 }
 
-// present holds the bits hasScope and hasGroups.
+// present holds the bits hasScope, hasGroups, clientByUse and
+// clientByAudience.
 type present uint8
 
 const (
 	hasScope present = 1 << iota
 	hasGroups
+	// clientByUse: the app client check by token_use held (see
+	// appClients); clientByAudience: the check by aud, else client_id,
+	// held. Verify sets at least one; a Claims without either (the zero
+	// value) passes no route.
+	clientByUse
+	clientByAudience
 )
 
 // tokenUse is the token_use claim, which Verify admits only as "id" or
@@ -147,6 +155,18 @@ func (c *Claims) Username() string { return c.part(partUsername) }
 // ClientID returns the app client: aud for an ID token, client_id for an
 // access token; "" when that claim is absent or not a string.
 func (c *Claims) ClientID() string { return c.part(partClientID) }
+
+// ClientAllowedByUse reports whether the token passed the authorizer's
+// appClientIds as identity-claims and access-scopes routes read them: an ID
+// token's aud, or an access token's client_id, is one of them (or the
+// authorizer lists none).
+func (c *Claims) ClientAllowedByUse() bool { return c.has&clientByUse != 0 }
+
+// ClientAllowedByAudience reports whether the token passed the authorizer's
+// appClientIds as API Gateway HTTP API's JWT authorizer reads them (jwt
+// routes): the aud claim when the token has one, else client_id, is one of
+// them (or the authorizer lists none).
+func (c *Claims) ClientAllowedByAudience() bool { return c.has&clientByAudience != 0 }
 
 // Issuer returns the iss claim, which equals one of the issuing pool's
 // configured issuers; "" for the 256th and later of a pool's issuers,

@@ -34,8 +34,15 @@ type Pool struct {
 type Config struct {
 	Pools []Pool
 	// ClientIDs, when non-empty, must contain an ID token's aud or an
-	// access token's client_id.
+	// access token's client_id (Claims.ClientAllowedByUse).
 	ClientIDs []string
+	// AudienceRule also admits a token whose aud, when it has one, else
+	// client_id, is in ClientIDs: the rule of API Gateway HTTP API's JWT
+	// authorizer (Claims.ClientAllowedByAudience). Off, a token must pass
+	// the rule above; on, either rule, and the caller checks the one that
+	// applies to the request. The two differ only on a token with both aud
+	// and client_id, or neither.
+	AudienceRule bool
 	// Algorithms allowed in the JOSE header; empty means RS256 only. The
 	// policy never admits none or HMAC algorithms here.
 	Algorithms []string

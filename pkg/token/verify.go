@@ -203,13 +203,15 @@ func checkClaims(cfg *Config, pool *Pool, claims map[string]any, now time.Time) 
 		return nil, reason.New(reason.TokenUseMismatch, "claim token_use is not \"id\" or \"access\"")
 	}
 
-	// Step 7: the app client.
+	// Step 7: the app client, under both rules a route may apply (see
+	// appClients). A token that fails both fails every route.
 	clientClaim := "client_id"
 	if use == "id" {
 		clientClaim = "aud"
 	}
-	clientID, clientIsString := claims[clientClaim].(string)
-	if len(cfg.ClientIDs) > 0 && (!clientIsString || !slices.Contains(cfg.ClientIDs, clientID)) {
+	clientID, _ := claims[clientClaim].(string)
+	clients := appClients(cfg, claims, clientClaim)
+	if clients == 0 {
 		return nil, reason.New(reason.ClientNotAllowed, fmt.Sprintf("claim %s is not one of the allowed app clients (pool %s)", clientClaim, pool.ID))
 	}
 
@@ -234,7 +236,47 @@ func checkClaims(cfg *Config, pool *Pool, claims map[string]any, now time.Time) 
 			}
 		}
 	}
-	return newClaims(claims, use, clientID, pool, expiry, groups), nil
+	c := newClaims(claims, use, clientID, pool, expiry, groups)
+	c.has |= clients
+	return c, nil
+}
+
+// appClients checks the authorizer's appClientIds under the two rules a
+// route may apply, and returns the bits of those that hold:
+//   - clientByUse, as aws-jwt-verify does: an ID token's aud, an access
+//     token's client_id (identity-claims and access-scopes routes);
+//   - clientByAudience, as API Gateway HTTP API's JWT authorizer does: aud
+//     when the token has one, else client_id (jwt routes). Cognito's ID
+//     tokens carry aud and its access tokens client_id, so the two agree on
+//     them; they differ on a token with both (an aud added by a
+//     pre-token-generation trigger) or neither.
+//
+// The claim compared must be a string (an aud array never matches). With
+// no appClientIds, both hold; the second is tried only with
+// cfg.AudienceRule.
+func appClients(cfg *Config, claims map[string]any, byUse string) present {
+	if len(cfg.ClientIDs) == 0 {
+		return clientByUse | clientByAudience
+	}
+	allowed := func(name string) bool {
+		v, ok := claims[name].(string)
+		return ok && slices.Contains(cfg.ClientIDs, v)
+	}
+	var out present
+	if allowed(byUse) {
+		out |= clientByUse
+	}
+	if !cfg.AudienceRule {
+		return out
+	}
+	byAudience := "client_id"
+	if _, ok := claims["aud"]; ok {
+		byAudience = "aud"
+	}
+	if allowed(byAudience) {
+		out |= clientByAudience
+	}
+	return out
 }
 
 // numericDate reads a NumericDate claim that must be a JSON integer literal:

@@ -278,6 +278,8 @@ func TestVerifyAttacks(t *testing.T) {
 		// Row 44-45: app clients.
 		{name: "44 access token foreign client_id", raw: signed("a", "RS256", hdr(), access(map[string]string{"client_id": `"evilclient"`})), cfg: withClients, want: reason.ClientNotAllowed, lookups: 1},
 		{name: "44 access token without client_id", raw: signed("a", "RS256", hdr(), access(map[string]string{"client_id": ""})), cfg: withClients, want: reason.ClientNotAllowed, lookups: 1},
+		// Refused unless the authorizer serves jwt routes (AudienceRule):
+		// API Gateway's JWT authorizer reads aud first (TestAppClientRules).
 		{name: "44 access token with allowed aud but foreign client_id", raw: signed("a", "RS256", hdr(), access(map[string]string{"client_id": `"evilclient"`, "aud": `"` + client + `"`})), cfg: withClients, want: reason.ClientNotAllowed, lookups: 1},
 		{name: "44 access token client_id in another case", raw: signed("a", "RS256", hdr(), access(map[string]string{"client_id": `"` + strings.ToUpper(client) + `"`})), cfg: withClients, want: reason.ClientNotAllowed, lookups: 1},
 		{name: "44 access token allowed client", raw: signed("a", "RS256", hdr(), access(nil)), cfg: withClients, want: "", lookups: 1},
@@ -417,5 +419,66 @@ func TestVerifyUsesTheWallClock(t *testing.T) {
 	_, err := token.NewVerifier(newWorld(t), nil).Verify(context.Background(), configA(), stale)
 	if got := codeOf(t, err); got != reason.TokenExpired {
 		t.Fatalf("Verify(expired) with the wall clock = %q, want %q", got, reason.TokenExpired)
+	}
+}
+
+// TestAppClientRules pins the two readings of appClientIds a verified token
+// carries: by token_use (aud of an ID token, client_id of an access token)
+// and, when the authorizer serves jwt routes (AudienceRule), as API
+// Gateway HTTP API's JWT authorizer (aud when present, else client_id). A
+// token that fails every rule in force is refused by Verify; without
+// AudienceRule, Verify is exactly the by-use rule.
+func TestAppClientRules(t *testing.T) {
+	tests := []struct {
+		name         string
+		payload      string
+		clients      bool
+		byUse, byAud bool
+	}{
+		{"ID token, allowed aud", idTok(nil), true, true, true},
+		{"access token, allowed client_id", access(nil), true, true, true},
+		{"access token, allowed aud, foreign client_id", access(map[string]string{"client_id": `"evil"`, "aud": `"` + client + `"`}), true, false, true},
+		{"access token, foreign aud, allowed client_id", access(map[string]string{"aud": `"evil"`}), true, true, false},
+		{"access token, aud array with the client", access(map[string]string{"aud": `["` + client + `"]`}), true, true, false},
+		{"ID token without aud, allowed client_id", idTok(map[string]string{"aud": "", "client_id": `"` + client + `"`}), true, false, true},
+		{"ID token, foreign aud, allowed client_id", idTok(map[string]string{"aud": `"evil"`, "client_id": `"` + client + `"`}), true, false, false},
+		{"access token without client_id or aud", access(map[string]string{"client_id": ""}), true, false, false},
+		{"no clients configured", access(map[string]string{"client_id": `"evil"`, "aud": `"evil"`}), false, true, true},
+	}
+	for _, tt := range tests {
+		for _, audienceRule := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/audience rule %v", tt.name, audienceRule), func(t *testing.T) {
+				cfg := configA()
+				if tt.clients {
+					withClients(cfg)
+				}
+				cfg.AudienceRule = audienceRule
+				wantAud := tt.byAud && (audienceRule || !tt.clients)
+				v := token.NewVerifier(newWorld(t), func() time.Time { return now })
+				c, err := v.Verify(context.Background(), cfg, signed("a", "RS256", hdr(), tt.payload)(t))
+				if !tt.byUse && !wantAud {
+					if codeOf(t, err) != reason.ClientNotAllowed {
+						t.Fatalf("Verify = %v, want client_not_allowed", err)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("Verify: %v", err)
+				}
+				if c.ClientAllowedByUse() != tt.byUse || c.ClientAllowedByAudience() != wantAud {
+					t.Fatalf("by use %v, by audience %v; want %v, %v", c.ClientAllowedByUse(), c.ClientAllowedByAudience(), tt.byUse, wantAud)
+				}
+				// The cached form keeps both readings.
+				k := c.Compact(nil, false)
+				if k.ClientAllowedByUse() != tt.byUse || k.ClientAllowedByAudience() != wantAud {
+					t.Fatalf("compact: by use %v, by audience %v; want %v, %v", k.ClientAllowedByUse(), k.ClientAllowedByAudience(), tt.byUse, wantAud)
+				}
+			})
+		}
+	}
+	// The zero Claims passes neither: nothing but Verify grants them.
+	var zero token.Claims
+	if zero.ClientAllowedByUse() || zero.ClientAllowedByAudience() {
+		t.Fatal("zero Claims pass an app client rule")
 	}
 }
