@@ -223,7 +223,7 @@ func TestReadmeQuickStart(t *testing.T) {
 	requireE2E(t)
 	for _, tool := range []string{"make", "curl", "git"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			missing(t, tool, "see README.md, Prerequisites")
+			missing(t, tool, "see CONTRIBUTING.md, Prerequisites")
 		}
 	}
 	blocks := readmeSection(t, "## Quick start")
