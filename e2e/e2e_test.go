@@ -142,8 +142,8 @@ func mustJSON(t *testing.T, v any) string {
 	return string(b)
 }
 
-// TestCognitoLocal runs every row of the response table (README) against
-// real cognito-local tokens through a real `extauthz serve`.
+// TestCognitoLocal runs every row of the response table (docs/policy.md)
+// against real cognito-local tokens through a real `extauthz serve`.
 func TestCognitoLocal(t *testing.T) {
 	f := setup(t)
 	policy := f.writePolicy(t)

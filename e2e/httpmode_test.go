@@ -56,8 +56,9 @@ func TestHTTPModeBehindProxies(t *testing.T) {
 }
 
 // TestNginxOtherStatuses: nginx answers any auth status but 2xx/401/403
-// with 500, as the README says; it is still a denial, the request never
-// reaches the upstream, and x-extauthz-reason still reaches the client.
+// with 500, as docs/http-mode.md says; it is still a denial, the request
+// never reaches the upstream, and x-extauthz-reason still reaches the
+// client.
 func TestNginxOtherStatuses(t *testing.T) {
 	requireE2E(t)
 	up := newRecorder(t)

@@ -218,14 +218,16 @@ func readmeSection(t *testing.T, heading string) [][]string {
 // TestReadmeQuickStart runs the README's quick start as written: `make run`
 // in the repository, the sample token lines it prints, then every command
 // of the section, each checked against its comment. The documented
-// 127.0.0.1:9001/9002 are moved to free ports: make run through the
-// EXTAUTHZ_GRPC_ADDR / EXTAUTHZ_ADMIN_ADDR variables the README names, the
-// commands by rewriting the address in their text.
+// 127.0.0.1:9001/9002/9003 are moved to free ports: make run through the
+// EXTAUTHZ_GRPC_ADDR / EXTAUTHZ_ADMIN_ADDR / EXTAUTHZ_HTTP_AUTHZ_ADDR
+// variables the README names, the commands by rewriting the address in
+// their text (none of them uses the HTTP mode's, which only has to be
+// free for dev to start).
 func TestReadmeQuickStart(t *testing.T) {
 	requireE2E(t)
 	for _, tool := range []string{"make", "curl", "git"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			missing(t, tool, "see README.md, Prerequisites")
+			missing(t, tool, "see CONTRIBUTING.md, Prerequisites")
 		}
 	}
 	blocks := readmeSection(t, "## Quick start")
@@ -259,8 +261,13 @@ func TestReadmeQuickStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	hp, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	grpcAddr, adminAddr := "127.0.0.1:"+strconv.Itoa(gp), "127.0.0.1:"+strconv.Itoa(ap)
-	env := childEnv("EXTAUTHZ_GRPC_ADDR="+grpcAddr, "EXTAUTHZ_ADMIN_ADDR="+adminAddr)
+	env := childEnv("EXTAUTHZ_GRPC_ADDR="+grpcAddr, "EXTAUTHZ_ADMIN_ADDR="+adminAddr,
+		"EXTAUTHZ_HTTP_AUTHZ_ADDR=127.0.0.1:"+strconv.Itoa(hp))
 	run := startGroup(t, "make-run", root, env, "make", "run")
 	// A cold build of bin/extauthz takes minutes on a loaded machine.
 	banner := run.waitFor(t, "More tokens:", 10*time.Minute)

@@ -151,7 +151,7 @@ func TestDefaultImageIsReleased(t *testing.T) {
 // architectures and pushes the IMAGE:VERSION reference they then use.
 func TestImagePushCommand(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil {
-		t.Fatal("make is not installed; it is a prerequisite (README, Prerequisites)")
+		t.Fatal("make is not installed; it is a prerequisite (CONTRIBUTING.md, Prerequisites)")
 	}
 	cmd := exec.Command("make", "-n", "image-push", "IMAGE=registry.example.com/you/extauthz", "VERSION=v1.2.3")
 	cmd.Dir = ".."

@@ -14,10 +14,10 @@ import (
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
 )
 
-// TestExitCodes holds every command to the README's exit code table:
-// 0 success, 1 validation problems / check or explain denied, 2 usage
-// (and, for explain, a policy that does not load), 3 the command could not
-// run. A policy file validate cannot read is 3 (it was 1).
+// TestExitCodes holds every command to the exit codes docs/operating.md
+// states: 0 success, 1 validation problems / check or explain denied, 2
+// usage (and, for explain, a policy that does not load), 3 the command
+// could not run. A policy file validate cannot read is 3 (it was 1).
 func TestExitCodes(t *testing.T) {
 	env := testenv.New(t)
 	good := writeFile(t, "policy.yaml", env.Expand(testenv.Policy))
@@ -90,19 +90,19 @@ func TestDevBusyPortExits3(t *testing.T) {
 	}
 }
 
-// TestReadmeExitCodes pins the README's exit code sentence to the
-// constants, so the two cannot drift apart.
+// TestReadmeExitCodes pins the exit code sentence of docs/operating.md to
+// the constants, so the two cannot drift apart.
 func TestReadmeExitCodes(t *testing.T) {
-	b, err := os.ReadFile("../../README.md")
+	b, err := os.ReadFile("../../docs/operating.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	re := regexp.MustCompile(`Exit codes: 0 success, 1 validation problems / check or explain denied, 2\s+usage \(and, for explain, a policy that does not load\), 3 the\s+command could not run`)
 	if !re.Match(b) {
-		t.Fatal("README.md no longer states the exit codes this test checks; update both")
+		t.Fatal("docs/operating.md no longer states the exit codes this test checks; update both")
 	}
 	if exitOK != 0 || exitFail != 1 || exitUsage != 2 || exitRuntime != 3 {
-		t.Fatal("exit code constants differ from the README")
+		t.Fatal("exit code constants differ from docs/operating.md")
 	}
 }
 

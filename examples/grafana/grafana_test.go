@@ -90,7 +90,7 @@ func metricNames(t *testing.T, where, expr string) []string {
 
 // TestAlertRules: the rules parse and validate as Prometheus loads them
 // (rulefmt: YAML schema, PromQL, templates, durations), name the alerts the
-// README documents, and query only exported metrics.
+// docs/operating.md documents, and query only exported metrics.
 func TestAlertRules(t *testing.T) {
 	groups, errs := rulefmt.ParseFile("alerts.yaml", false, model.UTF8Validation, parser.NewParser(parser.Options{}), slog.New(slog.DiscardHandler))
 	for _, err := range errs {

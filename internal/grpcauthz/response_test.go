@@ -19,9 +19,10 @@ import (
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
 )
 
-// TestCheckResponseTable pins every row of the README's response table
-// over a real gRPC connection: the RPC succeeds, and the CheckResponse
-// carries the status, HTTP status, body, WWW-Authenticate and reason.
+// TestCheckResponseTable pins every row of the response table of
+// docs/policy.md over a real gRPC connection: the RPC succeeds, and the
+// CheckResponse carries the status, HTTP status, body, WWW-Authenticate
+// and reason.
 func TestCheckResponseTable(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
 	other := testenv.New(t) // a second, unconfigured issuer

@@ -162,9 +162,40 @@ func TestValidFixturesLoad(t *testing.T) {
 	}
 }
 
+// TestReadmePolicyExample holds the README's policy example to
+// testdata/valid/contract.yaml, byte for byte after the fixture's leading
+// comment, so that TestContractExample checks what the README shows.
+func TestReadmePolicyExample(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const start = "```yaml\napiVersion: cognito-extauthz/v1\n"
+	_, block, ok := strings.Cut(string(readme), start)
+	if !ok {
+		t.Fatal("README.md has no ```yaml block starting with apiVersion: cognito-extauthz/v1")
+	}
+	block, _, ok = strings.Cut(block, "```")
+	if !ok {
+		t.Fatal("README.md: the policy example's block is not closed")
+	}
+	fixture, err := os.ReadFile("testdata/valid/contract.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, want, ok := strings.Cut(string(fixture), "\napiVersion: cognito-extauthz/v1\n")
+	if !ok {
+		t.Fatal("testdata/valid/contract.yaml lost its apiVersion line")
+	}
+	if block != want {
+		t.Errorf("README.md's policy example differs from testdata/valid/contract.yaml:\nREADME:\n%s\nfixture:\n%s", block, want)
+	}
+}
+
 // TestContractExample checks the README's policy example field by
-// field (testdata/valid/contract.yaml, verbatim: its second pool names
-// both jwksUri and jwksFile, and the file wins).
+// field (testdata/valid/contract.yaml, which TestReadmePolicyExample holds
+// equal to it: its second pool names both jwksUri and jwksFile, and the
+// file wins).
 func TestContractExample(t *testing.T) {
 	s, err := Load("testdata/valid/contract.yaml", Options{})
 	if err != nil {
