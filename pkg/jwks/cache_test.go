@@ -601,7 +601,10 @@ func TestKidMissRateLimit(t *testing.T) {
 		}
 		_, _ = w.Write(body)
 	})
-	tc := newTestCache(t, Options{})
+	const askers = 200
+	// Every asker may wait, as long as it takes: what is tested here is
+	// that they share one fetch, not the bounds on waiting.
+	tc := newTestCache(t, Options{MissWait: time.Minute, MaxMissWaiters: askers})
 	src := srv.source()
 	tc.Sync([]Source{src})
 	gated.Store(false)
@@ -614,7 +617,6 @@ func TestKidMissRateLimit(t *testing.T) {
 	// Hold the refetch at the server so all askers pile onto it.
 	gate = make(chan struct{})
 	gated.Store(true)
-	const askers = 200
 	var wg sync.WaitGroup
 	errs := make(chan error, askers)
 	for range askers {
@@ -623,9 +625,7 @@ func TestKidMissRateLimit(t *testing.T) {
 			errs <- err
 		})
 	}
-	eventually(t, "every asker to reach the shared fetch", func() bool {
-		return tc.misses(t, src, missRefetched)+tc.misses(t, src, missRateLimited) == askers
-	})
+	eventually(t, "every asker to wait for the shared fetch", func() bool { return tc.waiting(src) == askers })
 	gated.Store(false)
 	close(gate)
 	wg.Wait()
@@ -693,7 +693,7 @@ func TestMissAfterJoiningStaleRefresh(t *testing.T) {
 		}
 		_, _ = w.Write(body)
 	})
-	tc := newTestCache(t, Options{RefreshInterval: 20 * time.Millisecond})
+	tc := newTestCache(t, Options{RefreshInterval: 20 * time.Millisecond, MissWait: time.Minute})
 	src := srv.source()
 	tc.Sync([]Source{src})
 	waitLoaded(t, tc.Cache, src)
@@ -705,7 +705,7 @@ func TestMissAfterJoiningStaleRefresh(t *testing.T) {
 		_, err := tc.Key(context.Background(), src, kidB)
 		got <- err
 	}()
-	eventually(t, "the lookup to join the refresh", func() bool { return tc.misses(t, src, missRefetched) == 1 })
+	eventually(t, "the lookup to join the refresh", func() bool { return tc.waiting(src) == 1 })
 	close(release)
 	if err := <-got; err != nil {
 		t.Fatalf("Key after joining a stale refresh: %v", err)
@@ -897,7 +897,7 @@ func TestClose(t *testing.T) {
 		<-r.Context().Done()
 		abandoned.Add(1)
 	})
-	tc := newTestCache(t, Options{FetchTimeout: time.Minute, RefreshInterval: 5 * time.Millisecond})
+	tc := newTestCache(t, Options{FetchTimeout: time.Minute, RefreshInterval: 5 * time.Millisecond, MissWait: time.Minute})
 	srcGood, srcHang := good.source(), hang.source()
 	tc.Sync([]Source{srcGood, srcHang})
 	waitLoaded(t, tc.Cache, srcGood)
@@ -908,7 +908,7 @@ func TestClose(t *testing.T) {
 		_, err := tc.Key(context.Background(), srcHang, kidA)
 		waiter <- err
 	}()
-	eventually(t, "the lookup to join the hanging fetch", func() bool { return tc.misses(t, srcHang, missRefetched) == 1 })
+	eventually(t, "the lookup to join the hanging fetch", func() bool { return tc.waiting(srcHang) == 1 })
 
 	tc.Close() // must not wait for the minute-long fetch timeout
 	eventually(t, "the server to see the hanging request abandoned", func() bool { return abandoned.Load() == 1 })
