@@ -38,18 +38,18 @@ const (
 	// overlap (a generous window on a loaded machine). The check timeout
 	// is longer still, so a spray check answered by it (503
 	// deadline_exceeded) is told from one the budget answered.
-	sprayMissWait  = 4 * time.Second
-	sprayCheckTime = 8 * time.Second
+	sprayMissWait  = 6 * time.Second
+	sprayCheckTime = 12 * time.Second
 	// spraySlack is how far past the budget a spray check may return on a
 	// loaded machine (decode, scheduling, -race).
 	spraySlack = 2 * time.Second
-	// sprayHoldLimit, validInterval, validWindow: see sprayRun.
-	sprayHoldLimit = 1500 * time.Millisecond
-	validInterval  = 3 * time.Millisecond
-	validWindow    = sprayMissWait - time.Second
+	// sprayQuiet, validInterval, validWindow: see sprayRun.
+	sprayQuiet    = 500 * time.Millisecond
+	validInterval = 8 * time.Millisecond
+	validWindow   = sprayMissWait - time.Second
 	// validChecks is how many valid checks are sent at most; at least
 	// minValidChecks must fit in the window for a p99 to mean anything.
-	validChecks    = 300
+	validChecks    = 250
 	minValidChecks = 100
 	// validP99 is what the valid checks must stay under.
 	validP99 = 50 * time.Millisecond
@@ -155,17 +155,17 @@ type outcome struct {
 // pool) while the spray's waiters still wait for the hanging refetch.
 //
 // The valid checks start once the spray's burst has been answered (all but
-// sprayWaiters of it), or sprayHoldLimit after the refetch began, whichever
-// is first: what is measured is whether anything the spray holds (streams,
-// connections, waits) delays them, not the CPU it took to answer 300 checks
-// on a shared machine. A spray that holds more than the cap reaches the time
-// limit instead, and the valid checks meet what it holds. They run open
-// loop, one every validInterval whether or not the earlier ones returned (as
-// Envoy's traffic does, so a stall shows in every check it delays; a closed
-// loop of callers would hide it), up to validChecks and for at most
-// validWindow after the refetch began, so all of them overlap the spray's
-// waiting checks. The JWKS server is released only after every check
-// returned.
+// sprayWaiters of it), or once no spray check has returned for sprayQuiet
+// (the rest are held), whichever is first: what is measured is whether
+// anything the spray holds (streams, connections, waits) delays them, not
+// the CPU it took to answer 300 checks on a shared machine. A spray that
+// holds more than the cap goes quiet with more held, and the valid checks
+// meet what it holds. They run open loop, one every validInterval whether
+// or not the earlier ones returned (as Envoy's traffic does, so a stall
+// shows in every check it delays; a closed loop of callers would hide it),
+// up to validChecks and for at most validWindow after the refetch began, so
+// all of them overlap the spray's waiting checks. The JWKS server is
+// released only after every check returned.
 func sprayRun(t *testing.T, env *testenv.Env, g *gatedJWKS, ask func(token string) outcome) (spray, valid []outcome) {
 	t.Helper()
 	sprayToks, validToks := sprayTokens(t, env, sprayChecks), validTokens(t, env, validChecks)
@@ -185,8 +185,11 @@ func sprayRun(t *testing.T, env *testenv.Env, g *gatedJWKS, ask func(token strin
 		t.Fatal("the spray never made the service refetch its keys")
 	}
 	began := time.Now()
-	for answered.Load() < sprayChecks-sprayWaiters && time.Since(began) < sprayHoldLimit {
+	for last, quiet := answered.Load(), time.Now(); last < sprayChecks-sprayWaiters && time.Since(quiet) < sprayQuiet; {
 		time.Sleep(time.Millisecond)
+		if n := answered.Load(); n != last {
+			last, quiet = n, time.Now()
+		}
 	}
 	t.Logf("valid checks start %v after the refetch began, %d spray checks answered",
 		time.Since(began).Round(time.Millisecond), answered.Load())
