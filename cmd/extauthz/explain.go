@@ -84,7 +84,9 @@ func explainLocal(ctx context.Context, configPath string, fetchTimeout time.Dura
 		fmt.Fprintf(stderr, "extauthz explain: %v\n", err)
 		return nil, exitUsage
 	}
-	keys := jwks.New(jwks.Options{FetchTimeout: fetchTimeout, AllowHTTP: allowHTTP, Logger: log.Named("jwks")})
+	// One question, no other checks to keep fast: an unknown kid may wait
+	// for its whole refetch.
+	keys := jwks.New(jwks.Options{FetchTimeout: fetchTimeout, MissWait: fetchTimeout + time.Second, AllowHTTP: allowHTTP, Logger: log.Named("jwks")})
 	defer keys.Close()
 	if err := keys.Prepare(ctx, snap.KeySources(), nil, fetchTimeout+time.Second); err != nil {
 		log.Warn("not every key set loaded", zap.Error(err))

@@ -217,6 +217,7 @@ func TestServeFlagValidation(t *testing.T) {
 	good := writeFile(t, "good.yaml", validPolicy)
 	for _, args := range [][]string{
 		{"--jwks-fetch-timeout", "0s"},
+		{"--jwks-miss-wait", "0s"},
 		{"--token-cache-size", "-1"},
 		{"--token-cache-max-bytes", "1000"},
 		{"--token-cache-max-bytes", "-1"},

@@ -25,6 +25,7 @@ type serverFlags struct {
 	grpcAddr, adminAddr string
 	logLevel, logFormat string
 	jwksFetchTimeout    time.Duration
+	jwksMissWait        time.Duration
 	jwksRefreshInterval time.Duration
 	jwksMaxBytes        int64
 	jwksAllowHTTP       bool
@@ -58,6 +59,8 @@ func (f *serverFlags) register(fs *flag.FlagSet, grpcAddr, adminAddr, logFormat 
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&f.logFormat, "log-format", logFormat, "log format: json or console")
 	fs.DurationVar(&f.jwksFetchTimeout, "jwks-fetch-timeout", 5*time.Second, "timeout of one JWKS fetch, body included")
+	fs.DurationVar(&f.jwksMissWait, "jwks-miss-wait", 250*time.Millisecond,
+		"longest a check whose token names an unknown kid waits for the JWKS refetch (at most 32 such checks per JWKS URL wait at once, never past --check-timeout); the others, and those still waiting then, are denied 503 jwks_unavailable while the refetch goes on")
 	fs.DurationVar(&f.jwksRefreshInterval, "jwks-refresh-interval", 10*time.Minute, "background JWKS refresh interval")
 	fs.Int64Var(&f.jwksMaxBytes, "jwks-max-bytes", 1<<20, "largest JWKS document accepted, in bytes")
 	fs.BoolVar(&f.jwksAllowHTTP, "jwks-allow-http", false, "allow plain-http JWKS URLs to non-loopback hosts")
@@ -81,6 +84,8 @@ func (f *serverFlags) validate() error {
 	switch {
 	case f.jwksFetchTimeout <= 0:
 		return fmt.Errorf("--jwks-fetch-timeout must be positive")
+	case f.jwksMissWait <= 0:
+		return fmt.Errorf("--jwks-miss-wait must be positive")
 	case f.jwksRefreshInterval < time.Second:
 		return fmt.Errorf("--jwks-refresh-interval must be at least 1s")
 	case f.jwksMaxBytes < 1024:
@@ -112,6 +117,7 @@ func (f *serverFlags) config(log, decisions *zap.Logger) server.Config {
 		AdminAddr: f.adminAddr,
 		JWKS: jwks.Options{
 			FetchTimeout:    f.jwksFetchTimeout,
+			MissWait:        f.jwksMissWait,
 			MaxBodyBytes:    f.jwksMaxBytes,
 			AllowHTTP:       f.jwksAllowHTTP,
 			RefreshInterval: f.jwksRefreshInterval,

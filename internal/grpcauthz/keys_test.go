@@ -48,9 +48,11 @@ func TestKeyRotation(t *testing.T) {
 // and none more inside it.
 func TestKidMissRateLimit(t *testing.T) {
 	clk := newClock()
-	f := newFixture(t, fixtureOptions{jwks: jwks.Options{Now: clk.Now, MinRefetchInterval: 10 * time.Second}})
-	e := f.env
 	const n = 100
+	// Every flooding check may wait for the refetch: this counts fetches,
+	// not the bounds on waiting.
+	f := newFixture(t, fixtureOptions{jwks: jwks.Options{Now: clk.Now, MinRefetchInterval: 10 * time.Second, MissWait: time.Minute, MaxMissWaiters: n}})
+	e := f.env
 	mint := func() []string {
 		toks := make([]string, n)
 		for i := range toks {

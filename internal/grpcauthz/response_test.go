@@ -150,7 +150,10 @@ func TestCheckJWKSDown(t *testing.T) {
 // CheckResponse or its own deadline error, never an allow.
 func TestCheckDeadline(t *testing.T) {
 	env := testenv.New(t)
-	f := newFixture(t, fixtureOptions{env: env})
+	// The deadlines here end the wait for the refetch, not the kid-miss
+	// budget.
+	noBudget := jwks.Options{MissWait: time.Minute}
+	f := newFixture(t, fixtureOptions{env: env, jwks: noBudget})
 	env.SetMode(testenv.Hang)
 	// A kid the loaded set lacks forces a refetch, which hangs.
 	tok := func() string {
@@ -196,7 +199,7 @@ func TestCheckDeadline(t *testing.T) {
 	t.Run("wire, server timeout", func(t *testing.T) {
 		// The server's own cap answers inside the client's deadline, so the
 		// client always gets the CheckResponse.
-		g := newFixture(t, fixtureOptions{env: env, noWait: true, timeout: 200 * time.Millisecond})
+		g := newFixture(t, fixtureOptions{env: env, noWait: true, timeout: 200 * time.Millisecond, jwks: noBudget})
 		start := time.Now()
 		resp := g.check(t, call{path: "/pets/7", headers: bearer(tok())}.request())
 		wantDenied(t, resp, denyUnavail(reason.DeadlineExceeded))

@@ -70,7 +70,8 @@ func TestHTTPAuthzShutdownDrains(t *testing.T) {
 		HTTPAuthzAddr: "127.0.0.1:0",
 		ShutdownDelay: 3 * time.Second,
 		ShutdownGrace: 10 * time.Second,
-		JWKS:          jwks.Options{FetchTimeout: 800 * time.Millisecond, MinRefetchInterval: time.Millisecond},
+		// The request waits for its refetch until the fetch times out.
+		JWKS: jwks.Options{FetchTimeout: 800 * time.Millisecond, MinRefetchInterval: time.Millisecond, MissWait: time.Minute},
 	})
 	wait.For(t, 10*time.Second, "ready", r.srv.Ready)
 	env.SetMode(testenv.Hang)

@@ -393,7 +393,8 @@ func TestShutdownDrains(t *testing.T) {
 		Snapshot:      snap,
 		ShutdownDelay: 3 * time.Second,
 		ShutdownGrace: 10 * time.Second,
-		JWKS:          jwks.Options{FetchTimeout: 800 * time.Millisecond, MinRefetchInterval: time.Millisecond},
+		// The in-flight check waits for its refetch until the fetch times out.
+		JWKS: jwks.Options{FetchTimeout: 800 * time.Millisecond, MinRefetchInterval: time.Millisecond, MissWait: time.Minute},
 	})
 	wait.For(t, 10*time.Second, "ready", r.srv.Ready)
 
@@ -428,7 +429,8 @@ func TestShutdownGraceBounded(t *testing.T) {
 	r := start(t, server.Config{
 		Snapshot:      env.Policy(t, testenv.Policy),
 		ShutdownGrace: 200 * time.Millisecond,
-		JWKS:          jwks.Options{FetchTimeout: 20 * time.Second, MinRefetchInterval: time.Millisecond},
+		// The in-flight check would wait 20 s for its refetch.
+		JWKS: jwks.Options{FetchTimeout: 20 * time.Second, MinRefetchInterval: time.Millisecond, MissWait: time.Minute},
 	})
 	wait.For(t, 10*time.Second, "ready", r.srv.Ready)
 	r.checkInFlight(t, env)

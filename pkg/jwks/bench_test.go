@@ -4,6 +4,9 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/wait"
 )
 
 // BenchmarkKeyHit is the hot path: every verified token asks for its key.
@@ -51,6 +54,31 @@ func BenchmarkKeyMissRateLimited(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkKeyMissWaitersFull is a spray of made-up kids while a refetch
+// hangs and the waiting slots are taken: each is answered at once.
+func BenchmarkKeyMissWaitersFull(b *testing.B) {
+	hc := newHeldCache(b, Options{MissWait: time.Hour, MaxMissWaiters: 1})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = hc.Key(context.Background(), hc.src, kidB)
+	}()
+	wait.For(b, wait.Patient, "the one waiter", func() bool { return hc.waiting(hc.src) == 1 })
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := hc.Key(ctx, hc.src, "made-up"); err != errMissWaitersFull {
+				b.Errorf("err = %v", err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	hc.srv.release(nil)
+	<-done
 }
 
 func loadedFileCache(b *testing.B) (*Cache, Source) {

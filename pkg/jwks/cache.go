@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -25,6 +26,8 @@ const (
 	defaultMinRefetchInterval = 10 * time.Second
 	defaultRetryMin           = time.Second
 	defaultRetryMax           = 30 * time.Second
+	defaultMissWait           = 250 * time.Millisecond
+	defaultMaxMissWaiters     = 32
 )
 
 // maxLoggedKid bounds how much of a kid a log line repeats.
@@ -32,7 +35,8 @@ const maxLoggedKid = 128
 
 // Options configure a Cache. A zero or negative duration or size takes its
 // default: FetchTimeout 5s, MaxBodyBytes 1 MiB, RefreshInterval 10m,
-// MinRefetchInterval 10s, RetryMin 1s, RetryMax 30s.
+// MinRefetchInterval 10s, RetryMin 1s, RetryMax 30s, MissWait 250ms,
+// MaxMissWaiters 32.
 type Options struct {
 	// FetchTimeout bounds one fetch, body included.
 	FetchTimeout time.Duration
@@ -47,6 +51,18 @@ type Options struct {
 	// MinRefetchInterval is the least time between two fetches of one
 	// source caused by lookups (unknown kid, or not loaded yet).
 	MinRefetchInterval time.Duration
+	// MissWait is the longest a lookup of a kid the cache lacks waits for
+	// its source's refetch (the caller's context may end the wait sooner).
+	// Past it the lookup fails with ErrUnavailable while the refetch goes
+	// on for later lookups. Envoy multiplexes every check over a few
+	// connections with a bounded number of streams each, so a check parked
+	// on a slow IdP holds a stream that valid checks need.
+	MissWait time.Duration
+	// MaxMissWaiters is how many lookups of one source may wait for its
+	// refetch at once; a lookup beyond them fails with ErrUnavailable at
+	// once. With MissWait it bounds what a spray of made-up kids during a
+	// slow or hanging refetch can hold.
+	MaxMissWaiters int
 	// RetryMin and RetryMax bound the exponential backoff after a failed
 	// load: while a source has never loaded, and also after a failed
 	// refresh of a loaded one (stale keys are served meanwhile; the retry
@@ -76,6 +92,7 @@ type Options struct {
 type Cache struct {
 	opts    Options
 	log     *zap.Logger
+	missLog *zap.Logger // sampled: lookups turned away by the miss bounds
 	client  *http.Client
 	metrics *metrics
 	tracer  trace.Tracer
@@ -109,9 +126,13 @@ type entry struct {
 	// unknown.
 	stale  atomic.Bool
 	loaded chan struct{} // closed on the first successful load
+	// waiters counts the lookups waiting for a fetch now (MaxMissWaiters).
+	waiters atomic.Int32
 
-	missRefetched prometheus.Counter
-	missLimited   prometheus.Counter
+	missRefetched   prometheus.Counter
+	missLimited     prometheus.Counter
+	missBudgetSpent prometheus.Counter
+	missWaitersFull prometheus.Counter
 
 	mu          sync.Mutex
 	dropped     bool
@@ -158,6 +179,13 @@ func New(opts Options) *Cache {
 	if opts.MinRefetchInterval <= 0 {
 		opts.MinRefetchInterval = defaultMinRefetchInterval
 	}
+	if opts.MissWait <= 0 {
+		opts.MissWait = defaultMissWait
+	}
+	if opts.MaxMissWaiters <= 0 {
+		opts.MaxMissWaiters = defaultMaxMissWaiters
+	}
+	opts.MaxMissWaiters = min(opts.MaxMissWaiters, math.MaxInt32) // counted in an atomic.Int32
 	if opts.RetryMin <= 0 {
 		opts.RetryMin = defaultRetryMin
 	}
@@ -171,7 +199,7 @@ func New(opts Options) *Cache {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	c := &Cache{opts: opts, log: opts.Logger, client: opts.HTTPClient}
+	c := &Cache{opts: opts, log: opts.Logger, missLog: sampled(opts.Logger), client: opts.HTTPClient}
 	if c.client == nil {
 		c.client = newHTTPClient(opts.FetchTimeout)
 		c.ownClient = true
@@ -233,6 +261,8 @@ func (c *Cache) newEntry(src Source) *entry {
 	}
 	e.missRefetched = c.metrics.kidMiss.WithLabelValues(e.label, missRefetched)
 	e.missLimited = c.metrics.kidMiss.WithLabelValues(e.label, missRateLimited)
+	e.missBudgetSpent = c.metrics.kidMiss.WithLabelValues(e.label, missBudgetSpent)
+	e.missWaitersFull = c.metrics.kidMiss.WithLabelValues(e.label, missWaitersFull)
 	c.metrics.initSource(e.label)
 	return e
 }
@@ -338,11 +368,14 @@ func (c *Cache) Status() []SourceStatus {
 // Key returns the key with kid from src's set. A hit takes no lock and
 // allocates nothing. On a miss (unknown kid, or the set not loaded yet) one
 // fetch per source per MinRefetchInterval is allowed, shared by every
-// concurrent caller; the caller waits for it no longer than ctx allows and
-// then gets ctx's error. Inside the window a miss is answered at once from
-// the cache. The result is the key, ErrKidUnknown (the set is loaded but
-// lacks kid) or ErrUnavailable (no set, or src is not kept: only Sync'd
-// sources are ever fetched). The returned Key is shared: never modify it.
+// concurrent caller. A caller waits for it at most MissWait, and only if
+// fewer than MaxMissWaiters callers already wait; otherwise, or once
+// MissWait has passed, it gets ErrUnavailable while the fetch goes on. If
+// ctx ends first, it gets ctx's error. Inside the window a miss is answered
+// at once from the cache. The result is the key, ErrKidUnknown (the set is
+// loaded but lacks kid) or ErrUnavailable (no set, the fetch did not answer
+// in time, or src is not kept: only Sync'd sources are ever fetched). The
+// returned Key is shared: never modify it.
 func (c *Cache) Key(ctx context.Context, src Source, kid string) (*Key, error) {
 	e := c.lookup(src)
 	if e == nil {
@@ -369,100 +402,6 @@ func (c *Cache) Cached(src Source, kid string) *Key {
 }
 
 func (c *Cache) lookup(src Source) *entry { return (*c.entries.Load())[src] }
-
-func (c *Cache) miss(ctx context.Context, e *entry, kid string) (*Key, error) {
-	if e.reject != nil {
-		return nil, ErrUnavailable
-	}
-	// Lock-free answer inside the window, so a flood of forged kids costs
-	// neither I/O nor lock contention.
-	if e.inflight.Load() == nil && c.opts.Now().UnixNano() < e.refetchAfter.Load() {
-		e.missLimited.Inc()
-		return e.answer(kid)
-	}
-	counted := false
-	for {
-		call, started, err := c.refetch(ctx, e, kid)
-		if call == nil {
-			k, err := e.answerOr(kid, err)
-			if err != nil && !counted {
-				e.missLimited.Inc()
-			}
-			return k, err
-		}
-		if !counted {
-			e.missRefetched.Inc()
-			counted = true
-		}
-		select {
-		case <-call.done:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("wait for key set %s: %w", e.label, ctx.Err())
-		}
-		if c.lookup(e.src) != e {
-			return nil, ErrUnavailable
-		}
-		k, err := e.answer(kid)
-		if err == nil || started {
-			return k, err
-		}
-		// The fetch joined was someone else's, possibly a refresh that
-		// began before the key was published: one more round, which the
-		// window turns into an immediate answer if a lookup fetched lately.
-	}
-}
-
-// refetch joins the fetch in flight or, outside the refetch window, starts
-// one and opens the window. It returns a nil call when the lookup must be
-// answered from the cache, with an error to use if the cache cannot answer
-// either (the source was dropped meanwhile).
-func (c *Cache) refetch(ctx context.Context, e *entry, kid string) (call *fetchCall, started bool, err error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if call := e.inflight.Load(); call != nil {
-		return call, false, nil
-	}
-	if _, err := e.answer(kid); err == nil {
-		return nil, false, nil // a fetch finished since the lock-free lookup
-	}
-	now := c.opts.Now()
-	if now.UnixNano() < e.refetchAfter.Load() {
-		return nil, false, nil
-	}
-	call = c.startLocked(e, trace.SpanContextFromContext(ctx))
-	if call == nil {
-		return nil, false, ErrUnavailable
-	}
-	e.refetchAfter.Store(now.Add(c.opts.MinRefetchInterval).UnixNano())
-	return call, true, nil
-}
-
-// answer looks kid up in the current set without fetching. A kid missing
-// from a set whose latest load failed is ErrUnavailable, not
-// ErrKidUnknown: during an IdP outage a freshly rotated key cannot be
-// told from a forged kid, and the honest answer is "try again" (503), not
-// "your token is bad" (401). Known kids keep verifying from stale keys.
-func (e *entry) answer(kid string) (*Key, error) {
-	s := e.set.Load()
-	if s == nil {
-		return nil, ErrUnavailable
-	}
-	if k := s.keys[kid]; k != nil {
-		return k, nil
-	}
-	if e.stale.Load() {
-		return nil, ErrUnavailable
-	}
-	return nil, ErrKidUnknown
-}
-
-// answerOr answers from the cache, or fails with err when err is set.
-func (e *entry) answerOr(kid string, err error) (*Key, error) {
-	if err != nil {
-		return nil, err
-	}
-	return e.answer(kid)
-}
 
 // isLoaded reports whether the first load has been published (its log lines
 // included).

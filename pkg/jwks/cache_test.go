@@ -603,7 +603,10 @@ func TestKidMissRateLimit(t *testing.T) {
 		}
 		_, _ = w.Write(body)
 	})
-	tc := newTestCache(t, Options{})
+	const askers = 200
+	// Every asker may wait, as long as it takes: what is tested here is
+	// that they share one fetch, not the bounds on waiting.
+	tc := newTestCache(t, Options{MissWait: time.Minute, MaxMissWaiters: askers})
 	src := srv.source()
 	tc.Sync([]Source{src})
 	gated.Store(false)
@@ -616,7 +619,6 @@ func TestKidMissRateLimit(t *testing.T) {
 	// Hold the refetch at the server so all askers pile onto it.
 	gate = make(chan struct{})
 	gated.Store(true)
-	const askers = 200
 	var wg sync.WaitGroup
 	errs := make(chan error, askers)
 	for range askers {
@@ -625,9 +627,7 @@ func TestKidMissRateLimit(t *testing.T) {
 			errs <- err
 		})
 	}
-	wait.For(t, wait.Patient, "every asker to reach the shared fetch", func() bool {
-		return tc.misses(t, src, missRefetched)+tc.misses(t, src, missRateLimited) == askers
-	})
+	wait.For(t, wait.Patient, "every asker to wait for the shared fetch", func() bool { return tc.waiting(src) == askers })
 	gated.Store(false)
 	close(gate)
 	wg.Wait()
@@ -695,7 +695,7 @@ func TestMissAfterJoiningStaleRefresh(t *testing.T) {
 		}
 		_, _ = w.Write(body)
 	})
-	tc := newTestCache(t, Options{RefreshInterval: 20 * time.Millisecond})
+	tc := newTestCache(t, Options{RefreshInterval: 20 * time.Millisecond, MissWait: time.Minute})
 	src := srv.source()
 	tc.Sync([]Source{src})
 	waitLoaded(t, tc.Cache, src)
@@ -707,7 +707,7 @@ func TestMissAfterJoiningStaleRefresh(t *testing.T) {
 		_, err := tc.Key(context.Background(), src, kidB)
 		got <- err
 	}()
-	wait.For(t, wait.Patient, "the lookup to join the refresh", func() bool { return tc.misses(t, src, missRefetched) == 1 })
+	wait.For(t, wait.Patient, "the lookup to join the refresh", func() bool { return tc.waiting(src) == 1 })
 	close(release)
 	if err := <-got; err != nil {
 		t.Fatalf("Key after joining a stale refresh: %v", err)
@@ -899,7 +899,7 @@ func TestClose(t *testing.T) {
 		<-r.Context().Done()
 		abandoned.Add(1)
 	})
-	tc := newTestCache(t, Options{FetchTimeout: time.Minute, RefreshInterval: 5 * time.Millisecond})
+	tc := newTestCache(t, Options{FetchTimeout: time.Minute, RefreshInterval: 5 * time.Millisecond, MissWait: time.Minute})
 	srcGood, srcHang := good.source(), hang.source()
 	tc.Sync([]Source{srcGood, srcHang})
 	waitLoaded(t, tc.Cache, srcGood)
@@ -910,7 +910,7 @@ func TestClose(t *testing.T) {
 		_, err := tc.Key(context.Background(), srcHang, kidA)
 		waiter <- err
 	}()
-	wait.For(t, wait.Patient, "the lookup to join the hanging fetch", func() bool { return tc.misses(t, srcHang, missRefetched) == 1 })
+	wait.For(t, wait.Patient, "the lookup to join the hanging fetch", func() bool { return tc.waiting(srcHang) == 1 })
 
 	tc.Close() // must not wait for the minute-long fetch timeout
 	wait.For(t, wait.Patient, "the server to see the hanging request abandoned", func() bool { return abandoned.Load() == 1 })

@@ -228,6 +228,14 @@ func (tc *testCache) misses(t testing.TB, src Source, outcome string) float64 {
 	return v
 }
 
+// waiting is how many lookups of src wait for its fetch now.
+func (tc *testCache) waiting(src Source) int {
+	if e := tc.lookup(src); e != nil {
+		return int(e.waiters.Load())
+	}
+	return 0
+}
+
 // hasSeries reports whether any series carries source=label.
 func (tc *testCache) hasSeries(t testing.TB, label string) bool {
 	t.Helper()

@@ -9,8 +9,10 @@ import (
 
 // Kid-miss outcomes: the outcome label of extauthz_jwks_kid_miss_total.
 const (
-	missRefetched   = "refetched"    // the miss waited for a fetch (started or joined)
+	missRefetched   = "refetched"    // the miss waited for a fetch (started or joined) until it answered or the caller gave up
 	missRateLimited = "rate_limited" // answered from the cache inside the refetch window, no I/O
+	missBudgetSpent = "budget_spent" // waited MissWait for a fetch that had not answered: unavailable
+	missWaitersFull = "waiters_full" // MaxMissWaiters lookups already waited: unavailable at once
 )
 
 type metrics struct {
@@ -39,7 +41,7 @@ func newMetrics(reg prometheus.Registerer, log *zap.Logger) *metrics {
 		}, []string{"source"}),
 		kidMiss: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "extauthz_jwks_kid_miss_total",
-			Help: "Lookups of a kid not in the cached set, by outcome (refetched, rate_limited).",
+			Help: "Lookups of a kid not in the cached set, by outcome (refetched, rate_limited, budget_spent, waiters_full).",
 		}, []string{"source", "outcome"}),
 		fetchDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "extauthz_jwks_fetch_duration_seconds",
