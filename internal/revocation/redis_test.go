@@ -167,6 +167,38 @@ func TestRedisSharedList(t *testing.T) {
 	}
 }
 
+// TestBothSources: with a file and Redis, entries from both apply (the
+// match names its source), and Write goes to Redis, leaving the file alone.
+func TestBothSources(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	c := newClock(time.Now().UTC())
+	path := t.TempDir() + "/revoked.txt"
+	until := c.Now().Add(time.Hour).Format(time.RFC3339)
+	writeList(t, path, "jti "+uuidA+" "+until)
+	r := newReplica(t, srv, c, func(cfg *Config) { cfg.File = path })
+	r.wait(t)
+	if _, err := r.Write(context.Background(), Entry{Kind: Sub, ID: uuidB}); err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := r.Revoked(uuidA, "", uuidB, c.Now().Add(-time.Hour), c.Now()); !ok || m.Source != SourceFile {
+		t.Errorf("file entry: %v %v", m, ok)
+	}
+	if m, ok := r.Revoked(uuidC, "", uuidB, c.Now().Add(-time.Hour), c.Now()); !ok || m.Source != SourceRedis {
+		t.Errorf("redis entry: %v %v", m, ok)
+	}
+	if got := string(mustRead(t, path)); got != "jti "+uuidA+" "+until+"\n" {
+		t.Errorf("Write touched the file: %q", got)
+	}
+	if f, n := r.Len(); f != 1 || n != 1 {
+		t.Errorf("Len = %d, %d; want 1, 1", f, n)
+	}
+	for _, src := range []string{SourceFile, SourceRedis} {
+		if got := metric(t, r.reg, "extauthz_revocation_source_up", "source", src); got != 1 {
+			t.Errorf("source_up{%s} = %v", src, got)
+		}
+	}
+}
+
 // TestRedisInitialSync: what Redis holds before a replica starts is read at
 // its first sync: live entries in, expired ones and non-entries out (and
 // counted), dead members trimmed from Redis.
