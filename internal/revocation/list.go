@@ -9,7 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/cognito-extauthz/cognito-extauthz/pkg/watch"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/watch"
 )
 
 // List is the deny list in force: the entries of the file and of Redis.
