@@ -1,10 +1,10 @@
 package authz
 
 import (
-	"github.com/cognito-extauthz/cognito-extauthz/internal/httpsyntax"
-
 	"net/url"
 	"strings"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/httpsyntax"
 )
 
 // overrideParam is the query parameter that Laravel, Symfony, Rails (with

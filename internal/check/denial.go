@@ -62,6 +62,7 @@ var classes = map[reason.Code]class{
 	reason.ClaimInvalid:     classInvalid,
 	reason.TokenUseMismatch: classInvalid,
 	reason.ClientNotAllowed: classInvalid,
+	reason.TokenRevoked:     classInvalid,
 
 	reason.TokenExpired: classExpired,
 
@@ -75,10 +76,11 @@ var classes = map[reason.Code]class{
 
 	reason.RequestTooLarge: classTooLarge,
 
-	reason.JWKSUnavailable:  classUnavailable,
-	reason.DeadlineExceeded: classUnavailable,
-	reason.Canceled:         classUnavailable,
-	reason.Internal:         classUnavailable,
+	reason.JWKSUnavailable:       classUnavailable,
+	reason.DeadlineExceeded:      classUnavailable,
+	reason.Canceled:              classUnavailable,
+	reason.Internal:              classUnavailable,
+	reason.RevocationUnavailable: classUnavailable,
 
 	reason.RequestInvalid: classBadRequest,
 }

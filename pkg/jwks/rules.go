@@ -1,14 +1,14 @@
 package jwks
 
 import (
-	"github.com/cognito-extauthz/cognito-extauthz/internal/httpsyntax"
-
 	"crypto/rsa"
 	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
 	"strings"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/httpsyntax"
 )
 
 // The rules below are the one definition of what key sources and keys this

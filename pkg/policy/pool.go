@@ -1,13 +1,13 @@
 package policy
 
 import (
-	"github.com/cognito-extauthz/cognito-extauthz/internal/httpsyntax"
-
 	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/httpsyntax"
 )
 
 var (

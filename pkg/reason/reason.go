@@ -38,7 +38,8 @@ const (
 	TokenExpired     Code = "token_expired"      // exp is in the past (beyond clockSkew)
 	ClaimInvalid     Code = "claim_invalid"      // exp/nbf/iat missing, of the wrong type, or nbf/iat in the future
 	TokenUseMismatch Code = "token_use_mismatch" // token_use is not what the route's mode requires
-	ClientNotAllowed Code = "client_not_allowed" // aud (ID token) or client_id (access token) not in appClientIds
+	ClientNotAllowed Code = "client_not_allowed" // aud (ID token) or client_id (access token) not in appClientIds (on jwt routes: aud, else client_id)
+	TokenRevoked     Code = "token_revoked"      // jti or origin_jti on the revocation list, or sub listed with a time after the token's iat
 )
 
 // Codes for requests denied with 403.
@@ -62,6 +63,10 @@ const (
 	DeadlineExceeded Code = "deadline_exceeded" // the check's deadline passed before a decision
 	Canceled         Code = "canceled"          // the caller went away before a decision
 	Internal         Code = "internal_error"    // a bug or an unexpected state; never an allow
+	// RevocationUnavailable: the revocation list is older than the
+	// policy's staleAfter (its Redis unreachable that long), or has not
+	// been read yet: a revoked token cannot be told from a good one.
+	RevocationUnavailable Code = "revocation_unavailable"
 )
 
 // Codes for requests refused with 400: the authorization request itself
@@ -119,10 +124,10 @@ func All() []Code {
 		Allowed, NoAuth, DefaultAllow,
 		TokenMissing, TokenAmbiguous, TokenMalformed, HeaderInvalid, AlgNotAllowed, KidMissing,
 		KidUnknown, SignatureInvalid, IssuerUnknown, TokenExpired, ClaimInvalid, TokenUseMismatch,
-		ClientNotAllowed,
+		ClientNotAllowed, TokenRevoked,
 		ScopeMissing, GroupMissing, ClaimMismatch, RouteNotFound, PathInvalid, HostInvalid,
 		RequestTooLarge,
-		JWKSUnavailable, DeadlineExceeded, Canceled, Internal,
+		JWKSUnavailable, DeadlineExceeded, Canceled, Internal, RevocationUnavailable,
 		RequestInvalid,
 	}
 }

@@ -1,8 +1,6 @@
 package token
 
 import (
-	"github.com/cognito-extauthz/cognito-extauthz/internal/httpsyntax"
-
 	"bytes"
 	"encoding/json"
 	"maps"
@@ -11,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/httpsyntax"
 )
 
 // Claims are the verified claims of one token. They are never modified after
@@ -33,10 +33,12 @@ type Claims struct {
 	// keep names the compact form's kept claims: the authorizer's list,
 	// shared by every token it caches, never modified. nil in the full
 	// form.
-	keep    []string
-	expiry  int64 // exp, Unix seconds
-	nScopes uint32
-	nGroups uint32
+	keep   []string
+	expiry int64 // exp, Unix seconds
+	// issuedAt is iat, Unix seconds, valid when has holds hasIssuedAt.
+	issuedAt int64
+	nScopes  uint32
+	nGroups  uint32
 	// pool is the configured pool whose key verified the token, and
 	// issuer the index of the token's iss among its Issuers: the
 	// configuration's strings, referenced by every cached token rather
@@ -50,8 +52,8 @@ type Claims struct {
 	has present
 }
 
-// present holds the bits hasScope, hasGroups, clientByUse and
-// clientByAudience.
+// present holds the bits hasScope, hasGroups, clientByUse,
+// clientByAudience and hasIssuedAt.
 type present uint8
 
 const (
@@ -63,6 +65,7 @@ const (
 	// value) passes no route.
 	clientByUse
 	clientByAudience
+	hasIssuedAt
 )
 
 // tokenUse is the token_use claim, which Verify admits only as "id" or
@@ -130,8 +133,22 @@ func newClaims(all map[string]any, use, clientID string, pool *Pool, expiry time
 	if groups != nil {
 		c.has |= hasGroups
 	}
-	c.packed, c.nScopes, c.nGroups = packFixed(subject, username, clientID, scopes, groups, nil, nil)
+	jti, _ := all["jti"].(string)
+	originJTI, _ := all["origin_jti"].(string)
+	c.packed, c.nScopes, c.nGroups = packFixed([fixedParts]string{
+		partSubject: subject, partUsername: username, partClientID: clientID,
+		partJTI: jti, partOriginJTI: originJTI,
+	}, scopes, groups, nil, nil)
 	return c
+}
+
+// fixed returns the fixed strings of c, for packing them again.
+func (c *Claims) fixed() [fixedParts]string {
+	var out [fixedParts]string
+	for i := range out {
+		out[i] = c.part(i)
+	}
+	return out
 }
 
 // TokenUse returns// TokenUse returns "id" or "access".
@@ -155,6 +172,24 @@ func (c *Claims) Username() string { return c.part(partUsername) }
 // ClientID returns the app client: aud for an ID token, client_id for an
 // access token; "" when that claim is absent or not a string.
 func (c *Claims) ClientID() string { return c.part(partClientID) }
+
+// JTI returns the jti claim, "" when absent or not a string: the token's
+// own id, which a revocation entry may name.
+func (c *Claims) JTI() string { return c.part(partJTI) }
+
+// OriginJTI returns the origin_jti claim, "" when absent or not a string:
+// Cognito gives every token minted from one refresh token (one sign-in)
+// the same origin_jti, so one revocation entry can name them all.
+func (c *Claims) OriginJTI() string { return c.part(partOriginJTI) }
+
+// IssuedAt returns the iat claim; ok is false when the token has none.
+// Verify has checked that a present iat is an integer not in the future.
+func (c *Claims) IssuedAt() (t time.Time, ok bool) {
+	if c.has&hasIssuedAt == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(c.issuedAt, 0), true
+}
 
 // ClientAllowedByUse reports whether the token passed the authorizer's
 // appClientIds as identity-claims and access-scopes routes read them: an ID

@@ -7,8 +7,8 @@ import (
 )
 
 // Compact returns the form of c that a verified-token cache keeps: the
-// fixed claims (token_use, sub, username, client, issuer, pool, scope,
-// cognito:groups when keepGroups) and, of the others, only those named in
+// fixed claims (token_use, sub, username, client, jti, origin_jti, iat,
+// issuer, pool, scope, cognito:groups when keepGroups) and, of the others, only those named in
 // keep, stored as Format renders them. keep is retained, not copied: the
 // caller passes a list it never modifies (the authorizer's). A decision
 // that reads only kept claims gets the same answer from c and from its
@@ -41,27 +41,30 @@ func (c *Claims) Compact(keep []string, keepGroups bool) *Claims {
 		keep:   keep,
 		expiry: c.expiry,
 		// The issuer and pool id are the configuration's: referenced.
-		pool:   c.pool,
-		issuer: c.issuer,
-		use:    c.use,
-		has:    c.has &^ hasGroups,
+		pool:     c.pool,
+		issuer:   c.issuer,
+		use:      c.use,
+		has:      c.has &^ hasGroups,
+		issuedAt: c.issuedAt,
 	}
 	var groups []string
 	if keepGroups {
 		groups = c.Groups()
 		out.has |= c.has & hasGroups
 	}
-	out.packed, out.nScopes, out.nGroups = packFixed(c.Subject(), c.Username(), c.ClientID(), c.Scopes(), groups, values, kinds)
+	out.packed, out.nScopes, out.nGroups = packFixed(c.fixed(), c.Scopes(), groups, values, kinds)
 	return out
 }
 
-// The strings of a Claims, by index in packed: sub, username and client,
-// then the scopes, then the groups, then (compact form) one formatted
-// value per name in keep.
+// The strings of a Claims, by index in packed: sub, username, client, jti
+// and origin_jti, then the scopes, then the groups, then (compact form)
+// one formatted value per name in keep.
 const (
 	partSubject = iota
 	partUsername
 	partClientID
+	partJTI
+	partOriginJTI
 	fixedParts
 )
 
@@ -71,11 +74,14 @@ const (
 //	kind[0] .. kind[k-1] the keptKind of each kept value
 //	data                 the n strings end to end
 //
-// where n = 3 + scopes + groups + k. Reading string i is two loads and a
-// slice of packed: no allocation on the per-request path.
-func packFixed(subject, username, clientID string, scopes, groups, values []string, kinds []keptKind) (packed string, nScopes, nGroups uint32) {
+// where n = fixedParts + scopes + groups + k. Reading string i is two
+// loads and a slice of packed: no allocation on the per-request path.
+func packFixed(fixed [fixedParts]string, scopes, groups, values []string, kinds []keptKind) (packed string, nScopes, nGroups uint32) {
 	n := fixedParts + len(scopes) + len(groups) + len(values)
-	size := len(subject) + len(username) + len(clientID)
+	size := 0
+	for _, s := range fixed {
+		size += len(s)
+	}
 	for _, list := range [...][]string{scopes, groups, values} {
 		for _, s := range list {
 			size += len(s)
@@ -93,9 +99,9 @@ func packFixed(subject, username, clientID string, scopes, groups, values []stri
 		binary.LittleEndian.PutUint32(buf[4*i:], uint32(end))
 		i++
 	}
-	add(subject)
-	add(username)
-	add(clientID)
+	for _, s := range fixed {
+		add(s)
+	}
 	for _, list := range [...][]string{scopes, groups, values} {
 		for _, s := range list {
 			add(s)

@@ -238,6 +238,12 @@ func checkClaims(cfg *Config, pool *Pool, claims map[string]any, now time.Time) 
 	}
 	c := newClaims(claims, use, clientID, pool, expiry, groups)
 	c.has |= clients
+	if _, ok := claims["iat"]; ok {
+		// numericDate accepted it above: an integer, not in the future.
+		iat, _ := numericDate(claims, "iat", false)
+		c.issuedAt = iat
+		c.has |= hasIssuedAt
+	}
 	return c, nil
 }
 

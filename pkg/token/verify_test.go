@@ -482,3 +482,44 @@ func TestAppClientRules(t *testing.T) {
 		t.Fatal("zero Claims pass an app client rule")
 	}
 }
+
+// TestRevocationClaims: jti, origin_jti and iat, which a revocation entry
+// is matched against, read the same from the full and the compact
+// (cached) form, whatever the authorizer keeps; absent or non-string ones
+// read as absent, never as another token's.
+func TestRevocationClaims(t *testing.T) {
+	tests := []struct {
+		name           string
+		payload        string
+		jti, originJTI string
+		iat            int64
+		hasIAT         bool
+	}{
+		{"all three", access(nil), "jti-1", "ojti-1", now.Unix() - 60, true},
+		{"id token", idTok(nil), "jti-1", "ojti-1", now.Unix() - 60, true},
+		{"no origin_jti", access(map[string]string{"origin_jti": ""}), "jti-1", "", now.Unix() - 60, true},
+		{"no iat", access(map[string]string{"iat": ""}), "jti-1", "ojti-1", 0, false},
+		{"iat zero", access(map[string]string{"iat": "0"}), "jti-1", "ojti-1", 0, true},
+		{"jti not a string", access(map[string]string{"jti": "7"}), "", "ojti-1", now.Unix() - 60, true},
+		{"UUIDs", access(map[string]string{"jti": `"3a25593b-dc5a-400e-b339-347dc5a79edc"`, "origin_jti": `"0b9d4a2e-7f3c-4c1e-9a51-1d2f3e4a5b6c"`}),
+			"3a25593b-dc5a-400e-b339-347dc5a79edc", "0b9d4a2e-7f3c-4c1e-9a51-1d2f3e4a5b6c", now.Unix() - 60, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := token.NewVerifier(newWorld(t), func() time.Time { return now })
+			c, err := v.Verify(context.Background(), configA(), signed("a", "RS256", hdr(), tt.payload)(t))
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			for form, cl := range map[string]*token.Claims{"full": c, "compact": c.Compact(nil, false), "compact keeping groups and a claim": c.Compact([]string{"email"}, true)} {
+				iat, ok := cl.IssuedAt()
+				if cl.JTI() != tt.jti || cl.OriginJTI() != tt.originJTI || ok != tt.hasIAT || ok && iat.Unix() != tt.iat {
+					t.Errorf("%s: jti %q origin_jti %q iat %v (%v); want %q %q %d (%v)", form, cl.JTI(), cl.OriginJTI(), iat.Unix(), ok, tt.jti, tt.originJTI, tt.iat, tt.hasIAT)
+				}
+				if cl.Subject() != "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee" {
+					t.Errorf("%s: sub %q", form, cl.Subject())
+				}
+			}
+		})
+	}
+}

@@ -70,6 +70,9 @@ const (
 	Reason_REASON_TOKEN_USE_MISMATCH Reason = 21
 	// 401: aud (ID token) or client_id (access token) not in appClientIds.
 	Reason_REASON_CLIENT_NOT_ALLOWED Reason = 22
+	// 401: the token's jti or origin_jti is on the revocation list, or its
+	// sub is, with a time after the token's iat.
+	Reason_REASON_TOKEN_REVOKED Reason = 23
 	// 403: none of the route's scopes granted.
 	Reason_REASON_SCOPE_MISSING Reason = 30
 	// 403: none of the route's groups held.
@@ -96,6 +99,9 @@ const (
 	Reason_REASON_CANCELED Reason = 42
 	// 503: an unexpected state; never an allow.
 	Reason_REASON_INTERNAL_ERROR Reason = 43
+	// 503: the revocation list is older than the policy's staleAfter (its
+	// Redis unreachable that long), or has not been read yet.
+	Reason_REASON_REVOCATION_UNAVAILABLE Reason = 44
 	// 400 (HTTP authorization mode only): the authorization request itself is
 	// unusable, e.g. a forward-auth request without its method or URI header.
 	Reason_REASON_REQUEST_INVALID Reason = 50
@@ -121,6 +127,7 @@ var (
 		20: "REASON_CLAIM_INVALID",
 		21: "REASON_TOKEN_USE_MISMATCH",
 		22: "REASON_CLIENT_NOT_ALLOWED",
+		23: "REASON_TOKEN_REVOKED",
 		30: "REASON_SCOPE_MISSING",
 		31: "REASON_GROUP_MISSING",
 		32: "REASON_CLAIM_MISMATCH",
@@ -132,38 +139,41 @@ var (
 		41: "REASON_DEADLINE_EXCEEDED",
 		42: "REASON_CANCELED",
 		43: "REASON_INTERNAL_ERROR",
+		44: "REASON_REVOCATION_UNAVAILABLE",
 		50: "REASON_REQUEST_INVALID",
 	}
 	Reason_value = map[string]int32{
-		"REASON_UNSPECIFIED":        0,
-		"REASON_ALLOWED":            1,
-		"REASON_AUTHORIZATION_NONE": 2,
-		"REASON_DEFAULT_ALLOW":      3,
-		"REASON_TOKEN_MISSING":      10,
-		"REASON_TOKEN_AMBIGUOUS":    11,
-		"REASON_TOKEN_MALFORMED":    12,
-		"REASON_HEADER_INVALID":     13,
-		"REASON_ALG_NOT_ALLOWED":    14,
-		"REASON_KID_MISSING":        15,
-		"REASON_KID_UNKNOWN":        16,
-		"REASON_SIGNATURE_INVALID":  17,
-		"REASON_ISSUER_UNKNOWN":     18,
-		"REASON_TOKEN_EXPIRED":      19,
-		"REASON_CLAIM_INVALID":      20,
-		"REASON_TOKEN_USE_MISMATCH": 21,
-		"REASON_CLIENT_NOT_ALLOWED": 22,
-		"REASON_SCOPE_MISSING":      30,
-		"REASON_GROUP_MISSING":      31,
-		"REASON_CLAIM_MISMATCH":     32,
-		"REASON_ROUTE_NOT_FOUND":    33,
-		"REASON_PATH_INVALID":       34,
-		"REASON_HOST_INVALID":       35,
-		"REASON_REQUEST_TOO_LARGE":  39,
-		"REASON_JWKS_UNAVAILABLE":   40,
-		"REASON_DEADLINE_EXCEEDED":  41,
-		"REASON_CANCELED":           42,
-		"REASON_INTERNAL_ERROR":     43,
-		"REASON_REQUEST_INVALID":    50,
+		"REASON_UNSPECIFIED":            0,
+		"REASON_ALLOWED":                1,
+		"REASON_AUTHORIZATION_NONE":     2,
+		"REASON_DEFAULT_ALLOW":          3,
+		"REASON_TOKEN_MISSING":          10,
+		"REASON_TOKEN_AMBIGUOUS":        11,
+		"REASON_TOKEN_MALFORMED":        12,
+		"REASON_HEADER_INVALID":         13,
+		"REASON_ALG_NOT_ALLOWED":        14,
+		"REASON_KID_MISSING":            15,
+		"REASON_KID_UNKNOWN":            16,
+		"REASON_SIGNATURE_INVALID":      17,
+		"REASON_ISSUER_UNKNOWN":         18,
+		"REASON_TOKEN_EXPIRED":          19,
+		"REASON_CLAIM_INVALID":          20,
+		"REASON_TOKEN_USE_MISMATCH":     21,
+		"REASON_CLIENT_NOT_ALLOWED":     22,
+		"REASON_TOKEN_REVOKED":          23,
+		"REASON_SCOPE_MISSING":          30,
+		"REASON_GROUP_MISSING":          31,
+		"REASON_CLAIM_MISMATCH":         32,
+		"REASON_ROUTE_NOT_FOUND":        33,
+		"REASON_PATH_INVALID":           34,
+		"REASON_HOST_INVALID":           35,
+		"REASON_REQUEST_TOO_LARGE":      39,
+		"REASON_JWKS_UNAVAILABLE":       40,
+		"REASON_DEADLINE_EXCEEDED":      41,
+		"REASON_CANCELED":               42,
+		"REASON_INTERNAL_ERROR":         43,
+		"REASON_REVOCATION_UNAVAILABLE": 44,
+		"REASON_REQUEST_INVALID":        50,
 	}
 )
 
@@ -900,7 +910,7 @@ const file_extauthz_v1_extauthz_proto_rawDesc = "" +
 	"\x05route\x18\x05 \x01(\tR\x05route\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\x93\x06\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xd0\x06\n" +
 	"\x06Reason\x12\x16\n" +
 	"\x12REASON_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eREASON_ALLOWED\x10\x01\x12\x1d\n" +
@@ -920,6 +930,7 @@ const file_extauthz_v1_extauthz_proto_rawDesc = "" +
 	"\x14REASON_CLAIM_INVALID\x10\x14\x12\x1d\n" +
 	"\x19REASON_TOKEN_USE_MISMATCH\x10\x15\x12\x1d\n" +
 	"\x19REASON_CLIENT_NOT_ALLOWED\x10\x16\x12\x18\n" +
+	"\x14REASON_TOKEN_REVOKED\x10\x17\x12\x18\n" +
 	"\x14REASON_SCOPE_MISSING\x10\x1e\x12\x18\n" +
 	"\x14REASON_GROUP_MISSING\x10\x1f\x12\x19\n" +
 	"\x15REASON_CLAIM_MISMATCH\x10 \x12\x1a\n" +
@@ -930,7 +941,8 @@ const file_extauthz_v1_extauthz_proto_rawDesc = "" +
 	"\x17REASON_JWKS_UNAVAILABLE\x10(\x12\x1c\n" +
 	"\x18REASON_DEADLINE_EXCEEDED\x10)\x12\x13\n" +
 	"\x0fREASON_CANCELED\x10*\x12\x19\n" +
-	"\x15REASON_INTERNAL_ERROR\x10+\x12\x1a\n" +
+	"\x15REASON_INTERNAL_ERROR\x10+\x12!\n" +
+	"\x1dREASON_REVOCATION_UNAVAILABLE\x10,\x12\x1a\n" +
 	"\x16REASON_REQUEST_INVALID\x1022F\n" +
 	"\x05Admin\x12=\n" +
 	"\aExplain\x12\x1b.extauthz.v1.ExplainRequest\x1a\x15.extauthz.v1.DecisionBKZIgithub.com/cognito-extauthz/cognito-extauthz/proto/extauthz/v1;extauthzv1b\x06proto3"
