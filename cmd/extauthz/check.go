@@ -47,19 +47,9 @@ func (r *requestFlags) headerMap(stdin io.Reader) (map[string]string, error) {
 		}
 		h[k] = v
 	}
-	tok := r.token
-	if r.tokenFile != "" {
-		var b []byte
-		var err error
-		if r.tokenFile == "-" {
-			b, err = io.ReadAll(io.LimitReader(stdin, 1<<20))
-		} else {
-			b, err = os.ReadFile(r.tokenFile)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read token: %w", err)
-		}
-		tok = strings.TrimSpace(string(b))
+	tok, err := readTokenFlags(r.token, r.tokenFile, stdin)
+	if err != nil {
+		return nil, err
 	}
 	if tok != "" {
 		h["authorization"] = "Bearer " + tok

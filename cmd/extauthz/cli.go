@@ -27,6 +27,7 @@ func commands() []command {
 		{"validate", runValidate},
 		{"explain", runExplain},
 		{"check", runCheck},
+		{"revoke", runRevoke},
 		{"import", runImport},
 		{"test", runTest},
 		{"version", runVersion},

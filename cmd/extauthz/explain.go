@@ -14,6 +14,7 @@ import (
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/authz"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/explain"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/revocation"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 	extauthzv1 "github.com/cognito-extauthz/cognito-extauthz/proto/extauthz/v1"
@@ -91,7 +92,26 @@ func explainLocal(ctx context.Context, configPath string, fetchTimeout time.Dura
 	if err := keys.Prepare(ctx, snap.KeySources(), nil, fetchTimeout+time.Second); err != nil {
 		log.Warn("not every key set loaded", zap.Error(err))
 	}
-	msg, err := explain.Explain(ctx, snap, authz.New(keys, authz.Options{}), keys.Status(), req)
+	az := authz.New(keys, authz.Options{})
+	if cfg := revocation.PolicyConfig(snap.Revocation()); cfg != nil {
+		// The list the service would consult, read now: explain names the
+		// entry that revokes a token.
+		cfg.Logger = log.Named("revocation")
+		list, err := revocation.New(*cfg)
+		if err != nil {
+			fmt.Fprintf(stderr, "extauthz explain: %v\n", err)
+			return nil, exitUsage
+		}
+		defer list.Close()
+		_ = list.Start(ctx)
+		wctx, cancel := context.WithTimeout(ctx, fetchTimeout+time.Second)
+		if err := list.Wait(wctx); err != nil {
+			log.Warn("revocation list not read; checks would answer revocation_unavailable", zap.Error(err))
+		}
+		cancel()
+		az.SetRevocations(list)
+	}
+	msg, err := explain.Explain(ctx, snap, az, keys.Status(), req)
 	if err != nil {
 		fmt.Fprintf(stderr, "extauthz explain: %v\n", err)
 		return nil, exitRuntime

@@ -44,6 +44,8 @@ Usage:
                                            exit 0 allowed, 1 denied, 2 usage or config error)
   extauthz check    --addr 127.0.0.1:9001 --path /pets --token T
                                            send one Check to a running server (exit 1 if denied)
+  extauthz revoke   --config policy.yaml (--token T | --jti ID [--until T] | --sub SUB [--before T])
+                                           add an entry to the policy's revocation list (file or Redis)
   extauthz import   apigateway EXPORT      print the policy for an API Gateway export (REST or HTTP API);
                                            what cannot be carried is listed on stderr (exit 1)
   extauthz test     --config policy.yaml CASES.yaml [--junit FILE]

@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
+	"github.com/cognito-extauthz/cognito-extauthz/internal/revocation"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 )
 
@@ -36,6 +38,19 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 		// Not a problem in the policy: the file could not be read.
 		fmt.Fprintf(stderr, "extauthz validate: %v\n", err)
 		return exitRuntime
+	}
+	// The revocation list file is the policy's too: a bad line keeps the
+	// service from starting, so it is a problem here (with file:line).
+	if cfg := revocation.PolicyConfig(snap.Revocation()); cfg != nil {
+		if err := revocation.Validate(*cfg); err != nil {
+			n := 0
+			for _, line := range strings.Split(err.Error(), "\n") {
+				fmt.Fprintln(stdout, line)
+				n++
+			}
+			fmt.Fprintf(stderr, "%s: %s\n", *configPath, count(n, "problem", "problems"))
+			return exitFail
+		}
 	}
 	// Warnings do not fail validation: the policy is valid as written.
 	for _, w := range snap.Warnings() {

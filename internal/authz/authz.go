@@ -10,10 +10,12 @@ import (
 	"crypto/sha256"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/httpsyntax"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/revocation"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/tokencache"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
@@ -73,6 +75,10 @@ type Decision struct {
 	Claims *token.Claims
 	// CacheHit reports whether Claims came from the verified-token cache.
 	CacheHit bool
+	// Revocation is the outcome of the revocation check when a list was
+	// consulted (RevocationNotListed, RevocationListed, RevocationStale),
+	// "" when none is in force or no token verified.
+	Revocation string
 
 	// On allow: headers to set (overwriting), header names to remove,
 	// query parameters to remove.
@@ -121,9 +127,10 @@ const DefaultCacheMaxBytes = 96 << 20
 // Authorizer decides requests. It is safe for concurrent use; the policy
 // snapshot is passed in per call so that each request sees exactly one.
 type Authorizer struct {
-	verifier *token.Verifier
-	cache    *tokencache.Cache[token.Claims]
-	now      func() time.Time
+	verifier    *token.Verifier
+	cache       *tokencache.Cache[token.Claims]
+	now         func() time.Time
+	revocations atomic.Pointer[revocation.List]
 }
 
 // New returns an Authorizer that verifies tokens with keys.
@@ -263,7 +270,14 @@ func (a *Authorizer) decide(ctx context.Context, snap *policy.Snapshot, req *Req
 		}
 		return &Decision{Reason: re.Code, Detail: re.Error(), Route: route}
 	}
+	if rd := a.revoked(route, claims); rd != nil {
+		rd.CacheHit = hit
+		return rd
+	}
 	d := &Decision{Route: route, Claims: claims, CacheHit: hit}
+	if a.revocations.Load() != nil {
+		d.Revocation = RevocationNotListed
+	}
 	if code, detail := requirements(route, claims); code != "" {
 		d.Reason, d.Detail = code, detail
 		return d

@@ -47,6 +47,16 @@ func Requirements(d *Decision) []Requirement {
 		}
 	}
 	out = append(out, tok)
+	if d.Revocation != "" {
+		// Checked right after the token verified, before the route's
+		// own requirements.
+		r := Requirement{Name: "not_revoked", Want: "not on the revocation list", Got: d.Revocation,
+			OK: d.Revocation == RevocationNotListed}
+		if !r.OK && d.Detail != "" {
+			r.Got = d.Detail
+		}
+		out = append(out, r)
+	}
 
 	add := func(name, want string, got func() (string, bool)) {
 		r := Requirement{Name: name, Want: want, Got: notVerified}

@@ -21,13 +21,15 @@ type Admin struct {
 	snapshot func() *policy.Snapshot
 	keys     *jwks.Cache
 	az       *authz.Authorizer
+	live     *authz.Authorizer
 }
 
-// NewAdmin returns the Admin service over the live snapshot and keys.
-func NewAdmin(snapshot func() *policy.Snapshot, keys *jwks.Cache) *Admin {
+// NewAdmin returns the Admin service over the live snapshot and keys, and
+// the revocation list of live (the service's authorizer).
+func NewAdmin(snapshot func() *policy.Snapshot, keys *jwks.Cache, live *authz.Authorizer) *Admin {
 	// No token cache: an explanation verifies the token afresh, so it
 	// shows what the keys say now, and never fills the service's cache.
-	return &Admin{snapshot: snapshot, keys: keys, az: authz.New(keys, authz.Options{})}
+	return &Admin{snapshot: snapshot, keys: keys, az: authz.New(keys, authz.Options{}), live: live}
 }
 
 // Register adds the service to g.
@@ -40,6 +42,10 @@ func (a *Admin) Explain(ctx context.Context, req *extauthzv1.ExplainRequest) (*e
 	}
 	if req.GetMethod() == "" {
 		req.Method = "GET"
+	}
+	if a.live != nil {
+		// The revocation list in force, as checks consult it.
+		a.az.SetRevocations(a.live.Revocations())
 	}
 	msg, err := Explain(ctx, a.snapshot(), a.az, a.keys.Status(), req)
 	if err != nil {

@@ -14,6 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
 	"go.uber.org/zap"
+
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 )
 
 // Environment variables that hold the Redis password. The policy never
@@ -287,4 +289,18 @@ func readPassword(path string) (string, error) {
 		return "", fmt.Errorf("revocation: redis password file %q is empty", path)
 	}
 	return p, nil
+}
+
+// PolicyConfig is the Config of a policy's revocation block, nil for a
+// policy without one. The service fills in the rest (logger, registerer,
+// the file's poll and settle times).
+func PolicyConfig(r *policy.Revocation) *Config {
+	if r == nil {
+		return nil
+	}
+	return &Config{
+		File:       r.File,
+		Redis:      RedisConfig{URL: r.RedisURL, Key: r.RedisKey, CAFile: r.RedisCAFile},
+		StaleAfter: r.StaleAfter,
+	}
 }

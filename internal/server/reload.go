@@ -64,7 +64,7 @@ func (s *Server) reload(ctx context.Context) {
 		s.reloads.WithLabelValues("unchanged").Inc()
 		return
 	}
-	s.apply(cur, next)
+	s.apply(ctx, cur, next)
 }
 
 // settle waits until the file has held the same content for the settle
@@ -114,21 +114,38 @@ func (s *Server) reloadFailed(err error) {
 		zap.Error(err))
 }
 
-// apply fetches the new policy's keys, then makes it the policy in force.
-func (s *Server) apply(cur, next *policy.Snapshot) {
-	// Fetch the new policy's keys before it takes effect, while keeping
-	// the old sources for checks still running on the old snapshot.
-	newSources := next.KeySources()
+// apply fetches the new policy's keys and reads the revocation list it
+// names, then makes it the policy in force.
+func (s *Server) apply(ctx context.Context, cur, next *policy.Snapshot) {
 	wait := s.cfg.JWKS.FetchTimeout
 	if wait <= 0 {
 		wait = 5 * time.Second
 	}
+	// A new revocation list first: one that cannot be had rejects the
+	// reload, before anything else changes.
+	list, changed, err := s.nextRevocations(ctx, cur, next, wait+time.Second)
+	if err != nil {
+		s.reloadFailed(err)
+		return
+	}
+	// Fetch the new policy's keys before it takes effect, while keeping
+	// the old sources for checks still running on the old snapshot.
+	newSources := next.KeySources()
 	if err := s.keys.Prepare(context.Background(), newSources, cur.KeySources(), wait+time.Second); err != nil {
 		// The policy is valid; an unreachable key set is an operational
 		// problem confined to the routes that use it (they fail closed).
 		s.log.Warn("new policy's jwks not all loaded; applying it anyway", zap.Error(err))
 	}
 	logWarnings(s.log, next)
+	if changed {
+		// Checks still running on the old snapshot may see the new list;
+		// both are the operator's latest word on revocations.
+		old := s.authz.Revocations()
+		s.authz.SetRevocations(list)
+		if err := old.Close(); err != nil {
+			s.log.Warn("previous revocation list close", zap.Error(err))
+		}
+	}
 	s.snap.Store(next)
 	s.keys.Sync(newSources)
 	s.reloads.WithLabelValues("success").Inc()

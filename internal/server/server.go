@@ -186,6 +186,12 @@ func New(cfg Config) (*Server, error) {
 		CacheMaxBytes: cfg.TokenCacheMaxBytes,
 		Timeout:       cfg.CheckTimeout,
 	})
+	revoked, err := s.newRevocations(snap)
+	if err != nil {
+		s.keys.Close()
+		return nil, err
+	}
+	s.authz.SetRevocations(revoked)
 	s.registerServiceGauges()
 	for _, src := range []TLSSource{cfg.GRPCTLS, cfg.HTTPAuthzTLS} {
 		if src != nil {
@@ -340,7 +346,7 @@ func (s *Server) newGRPC(obs *check.Observer) *grpc.Server {
 		reflection.Register(g)
 	}
 	if s.cfg.EnableAdminRPC {
-		explain.NewAdmin(s.snap.Load, s.keys).Register(g)
+		explain.NewAdmin(s.snap.Load, s.keys, s.authz).Register(g)
 	}
 	return g
 }
@@ -426,6 +432,7 @@ func (s *Server) Run(ctx context.Context) error {
 		zap.Int("routes", len(s.snap.Load().Routes())))
 
 	bg, stopBG := context.WithCancel(context.Background())
+	s.startRevocations(bg)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -480,7 +487,8 @@ func (s *Server) Run(ctx context.Context) error {
 	return runErr
 }
 
-// becomeReady waits for the first policy's keys, then turns health on.
+// becomeReady waits for the first policy's keys, and its revocation
+// list's first full read, then turns health on.
 func (s *Server) becomeReady(ctx context.Context) {
 	sources := s.snap.Load().KeySources()
 	for {
@@ -492,6 +500,18 @@ func (s *Server) becomeReady(ctx context.Context) {
 			return
 		}
 		s.log.Warn("waiting for jwks before becoming ready", zap.Error(err))
+	}
+	for {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := s.authz.Revocations().Wait(wctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("waiting for the revocation list before becoming ready", zap.Error(err))
 	}
 	s.ready.Store(true)
 	if !s.draining.Load() {
@@ -580,6 +600,9 @@ func (s *Server) shutdown() {
 		s.log.Warn("admin server shutdown", zap.Error(err))
 	}
 	s.keys.Close()
+	if err := s.authz.Revocations().Close(); err != nil {
+		s.log.Warn("revocation list close", zap.Error(err))
+	}
 	s.log.Info("stopped")
 }
 

@@ -19,6 +19,7 @@ func compile(v *validated, data []byte) *Snapshot {
 		byName:       make(map[string]*Route, len(v.routes)),
 		defaultAllow: v.defaultAllow,
 		responses:    v.responses,
+		revocation:   v.revocation,
 	}
 	sum := sha256.Sum256(data)
 	s.digest = hex.EncodeToString(sum[:])

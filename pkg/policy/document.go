@@ -68,6 +68,21 @@ type document struct {
 	Routes           docList[routeDoc]          `policy:"routes"`
 	DefaultAction    docValue                   `policy:"defaultAction"`
 	GatewayResponses docMap[gatewayResponseDoc] `policy:"gatewayResponses"`
+	Revocation       revocationDoc              `policy:"revocation"`
+}
+
+type revocationDoc struct {
+	docValue
+	File       docValue `policy:"file"`
+	Redis      redisDoc `policy:"redis"`
+	StaleAfter docValue `policy:"staleAfter"`
+}
+
+type redisDoc struct {
+	docValue
+	URL    docValue `policy:"url"`
+	Key    docValue `policy:"key"`
+	CAFile docValue `policy:"caFile"`
 }
 
 type authorizerDoc struct {

@@ -239,6 +239,7 @@ type Snapshot struct {
 	// own fold, so a request already in folded form needs no second walk.
 	literalsFolded bool
 	defaultAllow   bool
+	revocation     *Revocation
 	claimHeaders   []string
 	forgeable      []string
 	claimClass     map[string]bool
@@ -269,6 +270,11 @@ func (s *Snapshot) DefaultAllow() bool { return s.defaultAllow }
 // client can never forge one. The slice is shared and must not be
 // modified; its capacity equals its length, so appending copies.
 func (s *Snapshot) ClaimHeaderNames() []string { return s.claimHeaders }
+
+// Revocation returns the policy's revocation block, nil when it has none
+// (no revocation checks, as API Gateway). The result is shared: never
+// modify it.
+func (s *Snapshot) Revocation() *Revocation { return s.revocation }
 
 // ForgeableHeaderNames returns every spelling of a claim header name that
 // an allowed request loses unless the decision sets it: the names of

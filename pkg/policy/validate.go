@@ -37,6 +37,7 @@ type validated struct {
 	routes       []*routeDef
 	defaultAllow bool
 	responses    map[string]GatewayResponse
+	revocation   *Revocation
 }
 
 // routeDef is a validated route and the document it came from, for the
@@ -83,6 +84,9 @@ func validate(r *reporter, doc *document, dir string, opts Options) *validated {
 	}
 	for _, e := range doc.GatewayResponses.Entries {
 		v.gatewayResponse(e.Name, e.Key, &e.Val)
+	}
+	if doc.Revocation.Set() {
+		v.out.revocation = v.revocation(&doc.Revocation)
 	}
 	return &v.out
 }
