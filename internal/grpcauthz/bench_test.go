@@ -6,7 +6,11 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +24,7 @@ import (
 	"github.com/cognito-extauthz/cognito-extauthz/internal/check"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/grpcauthz"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/revocation"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
@@ -31,13 +36,21 @@ import (
 // denials are) writing to io.Discard, and metrics.
 func benchServer(b *testing.B, timeout time.Duration) (*testenv.Env, *grpcauthz.Server) {
 	b.Helper()
+	return benchServerRevoking(b, timeout, nil)
+}
+
+// benchServerRevoking is benchServer with a revocation list in force.
+func benchServerRevoking(b *testing.B, timeout time.Duration, list *revocation.List) (*testenv.Env, *grpcauthz.Server) {
+	b.Helper()
 	env := testenv.New(b)
 	snap := env.Policy(b, testenv.Policy)
 	keys := testenv.Keys(b, snap, jwks.Options{})
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(io.Discard), zapcore.InfoLevel))
+	az := authz.New(keys, authz.Options{CacheSize: authz.DefaultCacheSize, Timeout: timeout})
+	az.SetRevocations(list)
 	srv := grpcauthz.NewServer(grpcauthz.Options{
 		Snapshot:   func() *policy.Snapshot { return snap },
-		Authorizer: authz.New(keys, authz.Options{CacheSize: authz.DefaultCacheSize, Timeout: timeout}),
+		Authorizer: az,
 		Logger:     log,
 		Observer:   check.NewObserver(check.ObserverOptions{Logger: log, Metrics: check.NewMetrics(prometheus.NewRegistry())}),
 	})
@@ -90,6 +103,22 @@ func BenchmarkCheck(b *testing.B) {
 			_, _ = srv.Check(ctx, req)
 		}
 	})
+
+	// The revocation list is consulted on every check, cached token or
+	// not: its cost with no entries and with a million live ones (UUIDs,
+	// as Cognito's) must not show against the cached check above.
+	for _, n := range []int{0, 1_000_000} {
+		b.Run(fmt.Sprintf("cached_revocation_%d", n), func(b *testing.B) {
+			env, srv := benchServerRevoking(b, 0, revocationList(b, n))
+			req := call{path: "/pets", headers: benchHeaders(bearer(env.ID(b, issuer.TokenOptions{
+				Email: "a@example.com", Groups: []string{"admins", "staff"}})))}.request()
+			mustCheck(b, srv, req, reason.Allowed)
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = srv.Check(ctx, req)
+			}
+		})
+	}
 
 	var (
 		ringOnce sync.Once
@@ -188,4 +217,30 @@ func BenchmarkCheckGRPC(b *testing.B) {
 			}
 		}
 	})
+}
+
+// revocationList loads a list file of n live jti entries (random UUIDs,
+// none of them the benchmark's tokens).
+func revocationList(b *testing.B, n int) *revocation.List {
+	b.Helper()
+	var sb strings.Builder
+	until := time.Now().Add(12 * time.Hour).UTC().Format(time.RFC3339)
+	var u [16]byte
+	for range n {
+		_, _ = rand.Read(u[:])
+		fmt.Fprintf(&sb, "jti %x-%x-%x-%x-%x %s\n", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16], until)
+	}
+	path := filepath.Join(b.TempDir(), "revoked.txt")
+	if err := os.WriteFile(path, []byte(sb.String()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	l, err := revocation.New(revocation.Config{File: path, FileSettle: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = l.Close() })
+	if file, _ := l.Len(); file != n {
+		b.Fatalf("the list holds %d entries, want %d", file, n)
+	}
+	return l
 }
