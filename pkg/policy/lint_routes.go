@@ -36,7 +36,7 @@ func hostShadowed(r *reporter, s *Snapshot, doc *document) {
 			continue
 		}
 		v := routeValue(doc, h)
-		r.warnf(v.Node, v.Path, "route %q is scoped to host %s, but requests for its path with another Host are judged by route %q, which has other rules: make Envoy's virtual host name the API's domains (not \"*\") so no other Host reaches the upstream",
+		r.warnf(v.Node, v.Path(), "route %q is scoped to host %s, but requests for its path with another Host are judged by route %q, which has other rules: make Envoy's virtual host name the API's domains (not \"*\") so no other Host reaches the upstream",
 			h.Name, h.host, judge.Name)
 	}
 }
@@ -117,7 +117,7 @@ func caseCollisions(r *reporter, s *Snapshot, doc *document) {
 		key := fold(shapeKey(rt.segs))
 		if prev, ok := seen[key]; ok && shapeKey(prev.segs) != shapeKey(rt.segs) {
 			v := routeValue(doc, rt)
-			r.warnf(v.Node, v.Path, "route %q (%s) differs from route %q (%s) only in case: a case-insensitive upstream cannot tell them apart, so requests that match one spelling but not the other are refused (path_invalid)",
+			r.warnf(v.Node, v.Path(), "route %q (%s) differs from route %q (%s) only in case: a case-insensitive upstream cannot tell them apart, so requests that match one spelling but not the other are refused (path_invalid)",
 				rt.Name, rt.Template, prev.Name, prev.Template)
 			continue
 		}
