@@ -100,6 +100,11 @@ func TestGenPolicy(t *testing.T) {
 			t.Errorf("n=%d: no warnings; the generator should make the host lint find some", n)
 		}
 	}
+	// The default size limit takes 50,000 such routes with room to spare
+	// for longer names, more rules and comments (BenchmarkLoad loads them).
+	if size := len(genPolicy(50000)); size > DefaultMaxBytes/3 {
+		t.Errorf("50,000 generated routes take %d bytes, more than a third of DefaultMaxBytes", size)
+	}
 }
 
 // BenchmarkLoad parses generated policies of 1,000 to 50,000 routes and
