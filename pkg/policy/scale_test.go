@@ -161,6 +161,7 @@ func parseHeap(tb testing.TB, data []byte) (peak, live uint64) {
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	runtime.KeepAlive(s)
+	runtime.KeepAlive(data) // the caller's, not the Snapshot's: not to be counted as freed
 	grown := func(ms runtime.MemStats) uint64 {
 		if ms.HeapAlloc < before.HeapAlloc {
 			return 0
@@ -168,4 +169,27 @@ func parseHeap(tb testing.TB, data []byte) (peak, live uint64) {
 		return ms.HeapAlloc - before.HeapAlloc
 	}
 	return grown(during), grown(after)
+}
+
+// The heap a route may take, as k8s/base/deployment.yaml budgets it (its
+// memory comment and the test in k8s/k8s_test.go use the same figures):
+// what a compiled route keeps, and what one takes at the fullest point of
+// parsing, which a reload adds while the policy in force still serves.
+// The figures measured are lower (BENCHMARKS.md); the budget leaves room.
+const (
+	routeLiveBudget  = 1 << 10
+	routeParseBudget = 6 << 10
+)
+
+// TestRouteMemoryBudget holds the generated mix of BenchmarkLoad to the
+// per-route memory budget of the deployment, so a change that makes routes
+// heavier cannot leave the pod's memory arithmetic behind unnoticed.
+func TestRouteMemoryBudget(t *testing.T) {
+	const n = 2000
+	peak, live := parseHeap(t, genPolicy(n))
+	t.Logf("per route: %d B live, %d B at the parse's peak", live/n, peak/n)
+	if live/n > routeLiveBudget || peak/n > routeParseBudget {
+		t.Errorf("per route: %d B live (budget %d), %d B at the parse's peak (budget %d): update the budget in k8s/base/deployment.yaml and k8s/k8s_test.go",
+			live/n, routeLiveBudget, peak/n, routeParseBudget)
+	}
 }
