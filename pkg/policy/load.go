@@ -12,7 +12,7 @@ import (
 // them, takes about 180 bytes with its scopes or groups, 400 with claims,
 // claim headers and a comment; 32 MiB holds 50,000 routes of up to about
 // 670 bytes each. A larger file is almost certainly not a policy (a log,
-// a device, a generated dump), and parsing one takes about 25 times its
+// a device, a generated dump), and parsing takes about 27 times the file's
 // size in memory for a moment (see BENCHMARKS.md), so it is refused
 // before it is parsed.
 const DefaultMaxBytes = 32 << 20
