@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,6 +42,22 @@ const (
 	defaultCheckTimeout  = 2 * time.Second
 	policySource         = "base/policy.yaml"
 )
+
+// The policy's share of the memory budget in base/deployment.yaml: the route
+// count the budget is sized for (its comment must say it), and what one
+// route may take on the heap: 1 KiB compiled and 6 KiB while a reload parses
+// the next policy beside the one in force (the budget pkg/policy's
+// TestRouteMemoryBudget holds the code to; BENCHMARKS.md has the figures
+// measured), plus 2 KiB for the two extauthz_checks_total series (about
+// 0.9 KiB each) a route has once it sees traffic.
+const (
+	policyRoutes     = 1000
+	routeBudgetBytes = (1 + 6 + 2) << 10
+	deploymentSource = "base/deployment.yaml"
+)
+
+// documentedRoutesRE reads the route count off the budget's comment.
+var documentedRoutesRE = regexp.MustCompile(`#\s+policy, up to ([0-9,]+) routes`)
 
 // peer says who a NetworkPolicy must admit to a port.
 type peer int
@@ -450,12 +467,29 @@ func checkExtauthz(o *objects, pod *corev1.PodTemplateSpec, c *corev1.Container,
 		// GC run without pause.
 		cacheBytes, cerr := strconv.ParseInt(setting(c, "token-cache-max-bytes", "EXTAUTHZ_TOKEN_CACHE_MAX_BYTES",
 			strconv.Itoa(authz.DefaultCacheMaxBytes)), 10, 64)
-		need := 2*(cacheBytes+25<<20) + 20<<20
+		need := 2*(cacheBytes+25<<20+policyRoutes*routeBudgetBytes) + 20<<20
 		if cerr != nil || err == nil && q.Value() < need {
-			fail("GOMEMLIMIT %q is below the budget of a full token cache (%d MiB)", v, need>>20)
+			fail("GOMEMLIMIT %q is below the budget of a full token cache and a policy of %d routes (%d MiB)", v, policyRoutes, need>>20)
+		}
+		if n, derr := documentedRoutes(); derr != nil || n != policyRoutes {
+			fail("%s must document the budget's policy as \"policy, up to %d routes\" (found %d, %v)", deploymentSource, policyRoutes, n, derr)
 		}
 	}
 	return errs
+}
+
+// documentedRoutes returns the route count the memory budget's comment in
+// base/deployment.yaml is sized for.
+func documentedRoutes() (int, error) {
+	data, err := os.ReadFile(deploymentSource)
+	if err != nil {
+		return 0, err
+	}
+	m := documentedRoutesRE.FindSubmatch(data)
+	if m == nil {
+		return 0, errors.New("no \"policy, up to N routes\" line")
+	}
+	return strconv.Atoi(strings.ReplaceAll(string(m[1]), ",", ""))
 }
 
 // settings are the extauthz flags that matter here, resolved like the binary

@@ -62,7 +62,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "extauthz dev: %v\n", err)
 		return exitRuntime
 	}
-	snap, err := policy.Parse([]byte(strings.ReplaceAll(devPolicy, "${ISSUER}", issURL)), "dev-policy.yaml", policy.Options{})
+	snap, err := policy.Parse([]byte(strings.ReplaceAll(devPolicy, "${ISSUER}", issURL)), "dev-policy.yaml", sf.policy.options(false))
 	if err != nil {
 		adminLis.Close()
 		fmt.Fprintf(stderr, "extauthz dev: embedded policy: %v\n", err)

@@ -34,11 +34,17 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	logLevel := fs.String("log-level", "warn", "log level for diagnostics on stderr")
 	var rf requestFlags
 	rf.register(fs)
+	var pf policyFlags
+	pf.register(fs)
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
 	if (*configPath == "") == (*addr == "") || rf.path == "" {
 		fmt.Fprintln(stderr, "extauthz explain: --path and exactly one of --config or --addr are required")
+		return exitUsage
+	}
+	if err := pf.validate(); err != nil {
+		fmt.Fprintf(stderr, "extauthz explain: %v\n", err)
 		return exitUsage
 	}
 	headers, err := rf.headerMap(os.Stdin)
@@ -54,7 +60,7 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if *addr != "" {
 		msg, code = explainRemote(ctx, *addr, *fetchTimeout, req, stderr)
 	} else {
-		msg, code = explainLocal(ctx, *configPath, *fetchTimeout, *allowHTTP, *logLevel, req, stderr)
+		msg, code = explainLocal(ctx, *configPath, pf.options(*allowHTTP), *fetchTimeout, *logLevel, req, stderr)
 	}
 	if msg == nil {
 		return code
@@ -74,20 +80,20 @@ func runExplain(ctx context.Context, args []string, stdout, stderr io.Writer) in
 }
 
 // explainLocal decides with the policy file and keys fetched now.
-func explainLocal(ctx context.Context, configPath string, fetchTimeout time.Duration, allowHTTP bool, logLevel string, req *extauthzv1.ExplainRequest, stderr io.Writer) (*extauthzv1.Decision, int) {
+func explainLocal(ctx context.Context, configPath string, opts policy.Options, fetchTimeout time.Duration, logLevel string, req *extauthzv1.ExplainRequest, stderr io.Writer) (*extauthzv1.Decision, int) {
 	log, err := newLogger(logLevel, "console", stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "extauthz explain: %v\n", err)
 		return nil, exitUsage
 	}
-	snap, err := policy.Load(configPath, policy.Options{AllowHTTPJWKS: allowHTTP})
+	snap, err := policy.Load(configPath, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "extauthz explain: %v\n", err)
 		return nil, exitUsage
 	}
 	// One question, no other checks to keep fast: an unknown kid may wait
 	// for its whole refetch.
-	keys := jwks.New(jwks.Options{FetchTimeout: fetchTimeout, MissWait: fetchTimeout + time.Second, AllowHTTP: allowHTTP, Logger: log.Named("jwks")})
+	keys := jwks.New(jwks.Options{FetchTimeout: fetchTimeout, MissWait: fetchTimeout + time.Second, AllowHTTP: opts.AllowHTTPJWKS, Logger: log.Named("jwks")})
 	defer keys.Close()
 	if err := keys.Prepare(ctx, snap.KeySources(), nil, fetchTimeout+time.Second); err != nil {
 		log.Warn("not every key set loaded", zap.Error(err))

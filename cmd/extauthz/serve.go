@@ -17,7 +17,6 @@ import (
 	"github.com/cognito-extauthz/cognito-extauthz/internal/tlsfiles"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/tracing"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/jwks"
-	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 )
 
 // serverFlags are shared by serve and dev.
@@ -44,6 +43,7 @@ type serverFlags struct {
 	logAllows           bool
 	enableAdminRPC      bool
 	enablePprof         bool
+	policy              policyFlags
 }
 
 // registerHTTPAuthz adds --http-authz-addr with the command's default ("" is
@@ -78,6 +78,7 @@ func (f *serverFlags) register(fs *flag.FlagSet, grpcAddr, adminAddr, logFormat 
 	fs.BoolVar(&f.enableAdminRPC, "enable-admin-rpc", false, "serve extauthz.v1.Admin/Explain on the gRPC listener (answers whether a token is valid: keep the port private)")
 	fs.BoolVar(&f.enablePprof, "enable-pprof", false, "serve Go's profiler under /debug/pprof/ on the admin listener (exposes internals: keep the port private)")
 	fs.BoolVar(&f.logAllows, "log-allows", true, "write a decision log line for allowed checks too (denials are always logged)")
+	f.policy.register(fs)
 }
 
 func (f *serverFlags) validate() error {
@@ -103,7 +104,7 @@ func (f *serverFlags) validate() error {
 	case f.reloadSettle < 0 || f.reloadSettle > time.Minute:
 		return fmt.Errorf("--reload-settle must be between 0s and 1m")
 	}
-	return nil
+	return f.policy.validate()
 }
 
 func (f *serverFlags) config(log, decisions *zap.Logger) server.Config {
@@ -112,7 +113,7 @@ func (f *serverFlags) config(log, decisions *zap.Logger) server.Config {
 		settle = -1 // server.Config reads zero as the default
 	}
 	return server.Config{
-		Policy:    policy.Options{AllowHTTPJWKS: f.jwksAllowHTTP},
+		Policy:    f.policy.options(f.jwksAllowHTTP),
 		GRPCAddr:  f.grpcAddr,
 		AdminAddr: f.adminAddr,
 		JWKS: jwks.Options{

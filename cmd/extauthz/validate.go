@@ -18,6 +18,8 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	configPath := fs.String("config", "", "policy file to check; required")
 	allowHTTP := fs.Bool("jwks-allow-http", false, "accept plain-http JWKS URLs to non-loopback hosts")
+	var pf policyFlags
+	pf.register(fs)
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
@@ -25,7 +27,11 @@ func runValidate(_ context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintln(stderr, "extauthz validate: --config (or EXTAUTHZ_CONFIG) is required")
 		return exitUsage
 	}
-	snap, err := policy.Load(*configPath, policy.Options{AllowHTTPJWKS: *allowHTTP})
+	if err := pf.validate(); err != nil {
+		fmt.Fprintf(stderr, "extauthz validate: %v\n", err)
+		return exitUsage
+	}
+	snap, err := policy.Load(*configPath, pf.options(*allowHTTP))
 	if err != nil {
 		var probs policy.Problems
 		if errors.As(err, &probs) {

@@ -87,18 +87,6 @@ func replaceList(t testing.TB, path string, lines ...string) {
 	}
 }
 
-// eventually polls cond until it holds or d passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // observed returns a logger at debug level whose lines the test can read.
 // (Not internal/testenv: it imports the policy package, which imports this
 // one.)

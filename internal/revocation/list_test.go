@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/wait"
 )
 
 // fileList makes a List over a file holding lines, on clock c.
@@ -262,13 +264,13 @@ func TestFileHotReload(t *testing.T) {
 	now := time.Now()
 	until := now.Add(time.Hour).UTC().Format(time.RFC3339)
 	replaceList(t, path, "jti "+uuidA+" "+until)
-	eventually(t, 10*time.Second, "new entry applied", func() bool {
+	wait.For(t, 10*time.Second, "new entry applied", func() bool {
 		_, ok := l.Revoked(uuidA, "", "", now, time.Now())
 		return ok
 	})
 	replaceList(t, path, "jti "+uuidA+" "+until, "garbage")
 	replaceList(t, path, "jti "+uuidB+" "+until)
-	eventually(t, 10*time.Second, "second entry applied", func() bool {
+	wait.For(t, 10*time.Second, "second entry applied", func() bool {
 		_, ok := l.Revoked(uuidB, "", "", now, time.Now())
 		return ok
 	})

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/revocation/redistest"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/wait"
 )
 
 // enforceWithin is the promise: a write reaches every replica within 1 s.
@@ -265,9 +266,9 @@ func TestRedisOutage(t *testing.T) {
 
 	srv.Kill()
 	for _, r := range []*replica{a, b} {
-		eventually(t, waitDeadline, "source_up 0", func() bool { return r.up(t) == 0 })
+		wait.For(t, waitDeadline, "source_up 0", func() bool { return r.up(t) == 0 })
 		// Several reconnect attempts fail; the outage is logged once.
-		eventually(t, waitDeadline, "three failed attempts", func() bool {
+		wait.For(t, waitDeadline, "three failed attempts", func() bool {
 			return metric(t, r.reg, "extauthz_revocation_updates_total", "source", "redis", "result", "failure") >= 3
 		})
 		if n := logCount(r.logs, msgRedisDown); n != 1 {
@@ -289,7 +290,7 @@ func TestRedisOutage(t *testing.T) {
 
 	srv.Restart() // empty: no persistence
 	for _, r := range []*replica{a, b} {
-		eventually(t, waitDeadline, "source_up 1 after restart", func() bool { return r.up(t) == 1 })
+		wait.For(t, waitDeadline, "source_up 1 after restart", func() bool { return r.up(t) == 1 })
 		if n := logCount(r.logs, msgRedisUp); n != 1 {
 			t.Errorf("recovery logged %d times, want once", n)
 		}
@@ -342,14 +343,14 @@ func TestRedisSilentConnection(t *testing.T) {
 	srv.Freeze()
 	defer srv.Thaw()
 	t0 := time.Now()
-	eventually(t, waitDeadline, "silent connection given up", func() bool { return r.up(t) == 0 })
+	wait.For(t, waitDeadline, "silent connection given up", func() bool { return r.up(t) == 0 })
 	t.Logf("down after %v", time.Since(t0))
 	if !r.revoked(uuidA, c.Now()) {
 		t.Error("known entry not served during the partition")
 	}
 	srv.Thaw()
 	t1 := time.Now()
-	eventually(t, waitDeadline, "resynced after the partition", func() bool { return r.up(t) == 1 })
+	wait.For(t, waitDeadline, "resynced after the partition", func() bool { return r.up(t) == 1 })
 	t.Logf("up after %v", time.Since(t1))
 	if n := logCount(r.logs, msgRedisDown); n != 1 {
 		t.Errorf("partition logged %d times, want once", n)
@@ -364,7 +365,7 @@ func TestRedisNotReadyUntilSync(t *testing.T) {
 	srv.Kill()
 	c := newClock(time.Now().UTC())
 	r := newReplica(t, srv, c, nil)
-	eventually(t, waitDeadline, "a failed attempt", func() bool {
+	wait.For(t, waitDeadline, "a failed attempt", func() bool {
 		return metric(t, r.reg, "extauthz_revocation_updates_total", "source", "redis", "result", "failure") >= 1
 	})
 	if r.Ready() || !r.Stale(c.Now()) {
@@ -396,7 +397,7 @@ func TestRedisResyncHealsMissedWrite(t *testing.T) {
 	if err := cl.ZAdd(ctx, "test:revoked", redis.Z{Score: float64(c.Now().Add(time.Hour).Unix()), Member: "jti:" + uuidA}).Err(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, waitDeadline, "missed write healed by a resync", func() bool { return r.revoked(uuidA, c.Now()) })
+	wait.For(t, waitDeadline, "missed write healed by a resync", func() bool { return r.revoked(uuidA, c.Now()) })
 
 	slow := newReplica(t, srv, c, nil) // resyncs hourly
 	slow.wait(t)
@@ -406,7 +407,7 @@ func TestRedisResyncHealsMissedWrite(t *testing.T) {
 	if err := cl.Publish(ctx, "test:revoked", "something changed").Err(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, waitDeadline, "resync after a notification naming no entry", func() bool { return slow.revoked(uuidB, c.Now()) })
+	wait.For(t, waitDeadline, "resync after a notification naming no entry", func() bool { return slow.revoked(uuidB, c.Now()) })
 	if got := metric(t, slow.reg, "extauthz_revocation_updates_total", "source", "redis", "result", "invalid"); got != 2 {
 		t.Errorf("invalid count %v, want 2 (two words)", got)
 	}
@@ -446,7 +447,7 @@ func TestRedisPassword(t *testing.T) {
 				}
 				return
 			}
-			eventually(t, waitDeadline, "a failed attempt", func() bool {
+			wait.For(t, waitDeadline, "a failed attempt", func() bool {
 				return metric(t, r.reg, "extauthz_revocation_updates_total", "source", "redis", "result", "failure") >= 2
 			})
 			if r.Ready() {
@@ -518,7 +519,7 @@ func TestRedisTLS(t *testing.T) {
 	if _, err := good.Write(context.Background(), Entry{Kind: JTI, ID: uuidA}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, waitDeadline, "a failed TLS attempt", func() bool {
+	wait.For(t, waitDeadline, "a failed TLS attempt", func() bool {
 		return metric(t, bad.reg, "extauthz_revocation_updates_total", "source", "redis", "result", "failure") >= 1
 	})
 	if bad.Ready() {

@@ -4,9 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
-	"io"
-	"os"
 	"time"
 
 	"go.uber.org/zap"
@@ -22,10 +19,6 @@ import (
 // writes, and keeps a change live within the reload interval plus 2 s.
 const DefaultReloadSettle = 2 * time.Second
 
-// maxPolicyRead bounds one read of the policy file; policy.Parse enforces
-// the real (smaller) limit and reports it as a problem.
-const maxPolicyRead = 16 << 20
-
 // Reload loads the policy file again and, once its content has settled and
 // it is valid, swaps it in atomically. Any error keeps the policy in force.
 // Checks never see a half-applied policy: each reads one snapshot pointer
@@ -39,7 +32,7 @@ func (s *Server) reload(ctx context.Context) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	cur := s.snap.Load()
-	data, digest, err := readPolicy(s.cfg.PolicyPath)
+	data, digest, err := readPolicy(s.cfg.PolicyPath, s.cfg.Policy)
 	if err != nil {
 		s.reloadFailed(err)
 		return
@@ -87,7 +80,7 @@ func (s *Server) settle(ctx context.Context, data []byte, digest string) ([]byte
 			return nil, nil
 		case <-t.C:
 		}
-		again, next, err := readPolicy(s.cfg.PolicyPath)
+		again, next, err := readPolicy(s.cfg.PolicyPath, s.cfg.Policy)
 		if err != nil {
 			return nil, err
 		}
@@ -157,17 +150,13 @@ func (s *Server) apply(ctx context.Context, cur, next *policy.Snapshot) {
 		zap.Int("routes", len(next.Routes())))
 }
 
-// readPolicy reads the policy file and returns its bytes and their SHA-256
-// in hex, the same digest a Snapshot carries.
-func readPolicy(path string) ([]byte, string, error) {
-	f, err := os.Open(path)
+// readPolicy reads the policy file, refusing one over the size limit of
+// opts, and returns its bytes and their SHA-256 in hex, the same digest a
+// Snapshot carries.
+func readPolicy(path string, opts policy.Options) ([]byte, string, error) {
+	data, err := policy.ReadFile(path, opts)
 	if err != nil {
-		return nil, "", fmt.Errorf("read policy %q: %w", path, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxPolicyRead))
-	if err != nil {
-		return nil, "", fmt.Errorf("read policy %q: %w", path, err)
+		return nil, "", err
 	}
 	sum := sha256.Sum256(data)
 	return data, hex.EncodeToString(sum[:]), nil

@@ -16,6 +16,7 @@ import (
 	"github.com/cognito-extauthz/cognito-extauthz/internal/server"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/wait"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 )
 
 // halfWrittenPolicy protects /admin with a group requirement on its last line, so
@@ -125,5 +126,43 @@ func TestHalfWrittenPolicyNeverApplied(t *testing.T) {
 	if !strings.Contains(body, `extauthz_policy_reloads_total{result="unsettled"}`) ||
 		strings.Contains(body, `extauthz_policy_reloads_total{result="unsettled"} 0`) {
 		t.Errorf("unsettled reload not counted:\n%s", grepLines(body, "reloads"))
+	}
+}
+
+// TestReloadHonoursSizeLimit: a reload reads the policy file with the size
+// limit the server was given (policy.Options.MaxBytes), as the first load
+// does: a file one byte over it is rejected and counted, the policy in
+// force kept; at the limit the new policy applies.
+func TestReloadHonoursSizeLimit(t *testing.T) {
+	env := testenv.New(t)
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	before := env.Expand(fmt.Sprintf(halfWrittenPolicy, ""))
+	after := env.Expand(fmt.Sprintf(halfWrittenPolicy, reportsRoute))
+	if err := os.WriteFile(path, []byte(before), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	limit := len(after) - 1 // after without its final newline fits exactly
+	r := start(t, server.Config{PolicyPath: path, ReloadSettle: -1, Policy: policy.Options{MaxBytes: int64(limit)}})
+	wait.For(t, 10*time.Second, "ready", r.srv.Ready)
+	user := env.ID(t, issuer.TokenOptions{Groups: []string{"users"}})
+
+	if err := os.WriteFile(path, []byte(after), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.srv.Reload()
+	if c := r.code(t, "/reports", user); c == codes.OK {
+		t.Fatalf("/reports after a reload of a policy over the limit = %v: it was applied", c)
+	}
+	if _, body := r.get(t, "/metrics"); !strings.Contains(body, `extauthz_policy_reloads_total{result="failure"}`) ||
+		strings.Contains(body, `extauthz_policy_reloads_total{result="failure"} 0`) {
+		t.Errorf("rejected reload not counted:\n%s", grepLines(body, "reloads"))
+	}
+
+	if err := os.WriteFile(path, []byte(after[:limit]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r.srv.Reload()
+	if c := r.code(t, "/reports", user); c != codes.OK {
+		t.Fatalf("/reports after a reload of a policy at the limit = %v, want OK", c)
 	}
 }

@@ -16,6 +16,7 @@ import (
 // digest.
 func compile(v *validated, data []byte) *Snapshot {
 	s := &Snapshot{
+		routes:       make([]*Route, 0, len(v.routes)),
 		byName:       make(map[string]*Route, len(v.routes)),
 		defaultAllow: v.defaultAllow,
 		responses:    v.responses,
@@ -33,7 +34,7 @@ func compile(v *validated, data []byte) *Snapshot {
 	}
 	s.index()
 	slices.Sort(headers)
-	s.claimHeaders = slices.Clip(slices.Compact(headers))
+	s.claimHeaders = exactCopy(slices.Compact(headers))
 	s.forgeable, s.claimClass = forgeable(s.claimHeaders)
 	s.authorizers, s.keySources = compileAuthorizers(v.authorizers, s.routes)
 	return s
@@ -44,12 +45,7 @@ func compile(v *validated, data []byte) *Snapshot {
 // authorizer contributes no key source: one with an unreachable JWKS must
 // not hold readiness back.
 func compileAuthorizers(byName map[string]*Authorizer, routes []*Route) ([]*Authorizer, []jwks.Source) {
-	used := map[*Authorizer]bool{}
-	for _, r := range routes {
-		if r.Authorizer != nil {
-			used[r.Authorizer] = true
-		}
-	}
+	reads := kept(routes)
 	var azs []*Authorizer
 	var sources []jwks.Source
 	jwt := map[*Authorizer]bool{}
@@ -62,10 +58,11 @@ func compileAuthorizers(byName map[string]*Authorizer, routes []*Route) ([]*Auth
 		// Only an authorizer that serves jwt routes admits tokens by HTTP
 		// API's app client rule; the others keep the stricter one alone.
 		az.Token.AudienceRule = jwt[az]
-		az.Kept, az.KeepGroups = kept(az, routes)
+		k, used := reads[az]
+		az.Kept, az.KeepGroups = k.claims, k.groups
 		az.Fingerprint = fingerprint(az.Token, az.Kept, az.KeepGroups)
 		azs = append(azs, az)
-		if !used[az] {
+		if !used {
 			continue
 		}
 		for _, p := range az.Token.Pools {
@@ -77,25 +74,50 @@ func compileAuthorizers(byName map[string]*Authorizer, routes []*Route) ([]*Auth
 	return azs, slices.Compact(sources)
 }
 
-// kept returns the claims the routes using az read beyond the fixed ones
-// (claim headers and claim requirements), and whether any requires groups.
-func kept(az *Authorizer, routes []*Route) ([]string, bool) {
-	var names []string
-	groups := false
+// keptClaims is what the routes of one authorizer read from its tokens.
+type keptClaims struct {
+	claims []string
+	groups bool
+}
+
+// kept returns, for each authorizer a route uses, the claims its routes
+// read beyond the fixed ones (claim headers and claim requirements: sorted,
+// without duplicates) and whether any of them requires groups. It makes one
+// pass over the routes, whatever the number of authorizers.
+func kept(routes []*Route) map[*Authorizer]keptClaims {
+	all := map[*Authorizer]keptClaims{}
 	for _, r := range routes {
-		if r.Authorizer != az {
+		if r.Authorizer == nil {
 			continue
 		}
+		k := all[r.Authorizer]
 		for _, h := range r.ClaimHeaders {
-			names = append(names, h.Claim)
+			k.claims = append(k.claims, h.Claim)
 		}
 		for _, c := range r.Claims {
-			names = append(names, c.Claim)
+			k.claims = append(k.claims, c.Claim)
 		}
-		groups = groups || len(r.Groups) > 0
+		k.groups = k.groups || len(r.Groups) > 0
+		all[r.Authorizer] = k
 	}
-	slices.Sort(names)
-	return slices.Clip(slices.Compact(names)), groups
+	for az, k := range all {
+		slices.Sort(k.claims)
+		k.claims = exactCopy(slices.Compact(k.claims))
+		all[az] = k
+	}
+	return all
+}
+
+// exactCopy returns a copy of s whose capacity is its length, nil for an
+// empty s. slices.Clip would keep the whole array s was gathered in
+// (every claim of every route) reachable from the Snapshot.
+func exactCopy(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	out := make([]string, len(s))
+	copy(out, s)
+	return out
 }
 
 func compareSource(a, b jwks.Source) int {

@@ -30,7 +30,7 @@ func decode(r *reporter, data []byte) *document {
 	}
 	noAliases(r, root)
 	doc := &document{}
-	decodeInto(r, doc, nil, root, "")
+	decodeInto(r, doc, nil, root, place{})
 	return doc
 }
 
@@ -115,43 +115,46 @@ func noAliases(r *reporter, n *yaml.Node) {
 
 // collection is implemented by docList and docMap, which decode themselves.
 type collection interface {
-	decodeFrom(r *reporter, key, n *yaml.Node, path string)
+	decodeFrom(r *reporter, key, n *yaml.Node, at place)
 }
 
 // decodeInto decodes n into ptr: a *docValue, a *docList, a *docMap, or a
 // pointer to a struct that embeds docValue and tags its fields with `policy:"name"`.
-func decodeInto(r *reporter, ptr any, key, n *yaml.Node, path string) {
+func decodeInto(r *reporter, ptr any, key, n *yaml.Node, at place) {
 	switch p := ptr.(type) {
 	case *docValue:
-		p.Node, p.Key, p.Path = n, key, path
+		p.Node, p.Key = n, key
+		p.setPlace(at)
 	case collection:
-		p.decodeFrom(r, key, n, path)
+		p.decodeFrom(r, key, n, at)
 	default:
-		decodeStruct(r, reflect.ValueOf(ptr).Elem(), key, n, path)
+		decodeStruct(r, reflect.ValueOf(ptr).Elem(), key, n, at)
 	}
 }
 
-func (l *docList[T]) decodeFrom(r *reporter, key, n *yaml.Node, path string) {
-	l.Node, l.Key, l.Path = n, key, path
+func (l *docList[T]) decodeFrom(r *reporter, key, n *yaml.Node, at place) {
+	l.Node, l.Key = n, key
+	l.setPlace(at)
 	switch n.Kind {
 	case yaml.AliasNode:
 		l.bad = true
 		return
 	case yaml.SequenceNode:
 	default:
-		r.problemf(n, path, "must be a list, not %s", describe(n))
+		r.problemf(n, l.Path(), "must be a list, not %s", describe(n))
 		l.bad = true
 		return
 	}
 	l.Items = make([]T, len(n.Content))
 	for i, it := range n.Content {
-		decodeInto(r, &l.Items[i], nil, it, indexPath(path, i))
+		decodeInto(r, &l.Items[i], nil, it, itemOf(&l.docValue, i))
 	}
 }
 
-func (m *docMap[T]) decodeFrom(r *reporter, key, n *yaml.Node, path string) {
-	m.Node, m.Key, m.Path = n, key, path
-	ps, ok := r.mapping(n, path)
+func (m *docMap[T]) decodeFrom(r *reporter, key, n *yaml.Node, at place) {
+	m.Node, m.Key = n, key
+	m.setPlace(at)
+	ps, ok := r.mapping(n, &m.docValue)
 	if ps == nil && !ok {
 		m.bad = true
 		return
@@ -160,7 +163,7 @@ func (m *docMap[T]) decodeFrom(r *reporter, key, n *yaml.Node, path string) {
 	m.Entries = make([]docEntry[T], len(ps))
 	for i, p := range ps {
 		m.Entries[i] = docEntry[T]{Name: p.name, Key: p.key}
-		decodeInto(r, &m.Entries[i].Val, p.key, p.val, keyPath(path, p.name))
+		decodeInto(r, &m.Entries[i].Val, p.key, p.val, fieldOf(&m.docValue, p.name))
 	}
 }
 
@@ -195,18 +198,17 @@ func valueOf(rv reflect.Value) *docValue {
 	return rv.Addr().Interface().(interface{ self() *docValue }).self()
 }
 
-// decodeStruct fills a document struct from a mapping. Every field's Path
+// decodeStruct fills a document struct from a mapping. Every field's place
 // is set, present or not.
-func decodeStruct(r *reporter, rv reflect.Value, key, n *yaml.Node, path string) {
+func decodeStruct(r *reporter, rv reflect.Value, key, n *yaml.Node, at place) {
 	self := valueOf(rv)
-	self.Node, self.Key, self.Path = n, key, path
+	self.Node, self.Key = n, key
+	self.setPlace(at)
 	fields := fieldsOf(rv.Type())
-	known := make([]string, len(fields))
-	for i, f := range fields {
-		known[i] = f.name
-		valueOf(rv.Field(f.index)).Path = keyPath(path, f.name)
+	for _, f := range fields {
+		valueOf(rv.Field(f.index)).setPlace(fieldOf(self, f.name))
 	}
-	ps, ok := r.mapping(n, path)
+	ps, ok := r.mapping(n, self)
 	if ps == nil && !ok {
 		self.bad = true
 		return
@@ -215,11 +217,11 @@ func decodeStruct(r *reporter, rv reflect.Value, key, n *yaml.Node, path string)
 	for _, p := range ps {
 		i := fieldIndex(fields, p.name)
 		if i < 0 {
-			r.unknownField(p, path, known)
+			r.unknownField(p, self.Path(), fields)
 			self.keysBad = true
 			continue
 		}
-		decodeInto(r, rv.Field(i).Addr().Interface(), p.key, p.val, keyPath(path, p.name))
+		decodeInto(r, rv.Field(i).Addr().Interface(), p.key, p.val, fieldOf(self, p.name))
 	}
 }
 
@@ -239,13 +241,13 @@ type pair struct {
 
 // mapping returns the entries of a mapping in file order. Keys must be
 // plain scalars and unique. It returns nil and false when n is not a
-// mapping.
-func (r *reporter) mapping(n *yaml.Node, path string) ([]pair, bool) {
+// mapping. at is the mapping's value, whose place problems name.
+func (r *reporter) mapping(n *yaml.Node, at *docValue) ([]pair, bool) {
 	if n.Kind == yaml.AliasNode {
 		return nil, false // reported by noAliases
 	}
 	if n.Kind != yaml.MappingNode {
-		r.problemf(n, path, "must be a mapping, not %s", describe(n))
+		r.problemf(n, at.Path(), "must be a mapping, not %s", describe(n))
 		return nil, false
 	}
 	seen := make(map[string]*yaml.Node, len(n.Content)/2)
@@ -255,13 +257,13 @@ func (r *reporter) mapping(n *yaml.Node, path string) ([]pair, bool) {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!null" {
 			if k.Kind != yaml.AliasNode {
-				r.problemf(k, path, "a key must be a plain string, not %s", describe(k))
+				r.problemf(k, at.Path(), "a key must be a plain string, not %s", describe(k))
 			}
 			ok = false
 			continue
 		}
 		if first, dup := seen[k.Value]; dup {
-			r.problemf(k, keyPath(path, k.Value), "duplicate key %q (first at line %d)", k.Value, first.Line)
+			r.problemf(k, keyPath(at.Path(), k.Value), "duplicate key %q (first at line %d)", k.Value, first.Line)
 			ok = false
 			continue
 		}
@@ -271,7 +273,11 @@ func (r *reporter) mapping(n *yaml.Node, path string) ([]pair, bool) {
 	return out, ok
 }
 
-func (r *reporter) unknownField(p pair, path string, known []string) {
+func (r *reporter) unknownField(p pair, path string, fields []structField) {
+	known := make([]string, len(fields))
+	for i, f := range fields {
+		known[i] = f.name
+	}
 	for _, k := range known {
 		if strings.EqualFold(k, p.name) {
 			r.problemf(p.key, keyPath(path, p.name), "unknown field %q: did you mean %q?", p.name, k)

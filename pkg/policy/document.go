@@ -12,12 +12,18 @@ import "go.yaml.in/yaml/v4"
 // change: it learns the known field names from the tags.
 
 // docValue is one value of the file with its place. The zero Node means the
-// field is absent; Path is filled either way, so "required field is
+// field is absent; the place is filled either way, so "required field is
 // missing" can name it.
 type docValue struct {
 	Node *yaml.Node // the value as parsed
 	Key  *yaml.Node // its mapping key; nil for a list item or the root
-	Path string     // e.g. routes[2].authorizer
+	// parent, name, index and item are the value's place, which Path
+	// spells: the value that holds it (nil for the root) and its name there
+	// (a field name or mapping key) or, for a list item, its index.
+	parent *docValue
+	name   string
+	index  int32
+	item   bool
 	// bad is set when decode reported the value's shape (not a mapping or
 	// a list where one is needed): validate then reports nothing more on
 	// it.
@@ -25,6 +31,37 @@ type docValue struct {
 	// keysBad is set on a mapping with an unknown field, a duplicate key or
 	// a key that is not a string.
 	keysBad bool
+}
+
+// place is where decode puts a value: see docValue.
+type place struct {
+	parent *docValue
+	name   string
+	index  int32
+	item   bool
+}
+
+func (v *docValue) setPlace(p place) {
+	v.parent, v.name, v.index, v.item = p.parent, p.name, p.index, p.item
+}
+
+// fieldOf is the place of the field or mapping key name of v.
+func fieldOf(v *docValue, name string) place { return place{parent: v, name: name} }
+
+// itemOf is the place of item i of the list v.
+func itemOf(v *docValue, i int) place { return place{parent: v, index: int32(i), item: true} }
+
+// Path locates the value in the document, e.g. routes[2].authorizer. It is
+// spelled when a problem is reported, not kept: a policy of 50,000 routes
+// has close to a million values and seldom a problem.
+func (v docValue) Path() string {
+	switch {
+	case v.parent == nil:
+		return ""
+	case v.item:
+		return indexPath(v.parent.Path(), int(v.index))
+	}
+	return keyPath(v.parent.Path(), v.name)
 }
 
 // self returns v; promoted to every type that embeds docValue, it lets

@@ -26,7 +26,7 @@ func unusedAuthorizers(r *reporter, s *Snapshot, doc *document) {
 	}
 	for _, e := range doc.Authorizers.Entries {
 		if !used[e.Name] {
-			r.warnf(e.Key, e.Val.Path, "no route uses authorizer %q: it checks nothing and its keys are not fetched", e.Name)
+			r.warnf(e.Key, e.Val.Path(), "no route uses authorizer %q: it checks nothing and its keys are not fetched", e.Name)
 		}
 	}
 }

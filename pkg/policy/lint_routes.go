@@ -7,27 +7,105 @@ import "slices"
 // service cannot tell a request meant for the host from one that is not,
 // so Envoy's virtual host must name the API's hosts (domains: ["*"] lets
 // "Host: 10.0.0.5" through to the upstream, judged by the weaker route).
+//
+// The hostless route that would judge the host's requests is found among
+// the routes whose templates overlap the host route's, which a walk of the
+// route trie yields without looking at the others; host routes of one path
+// shape and methods share the answer. So the lint costs about one trie walk
+// per distinct host-scoped template, not a pass over every route for every
+// host-scoped route.
 func hostShadowed(r *reporter, s *Snapshot, doc *document) {
+	type shape struct {
+		key     string
+		methods methodSet
+	}
+	judges := map[shape]*Route{}
+	var overlap []*Route
 	for _, h := range s.routes {
 		if h.host.name == "" {
 			continue
 		}
-		// The hostless route that would judge the host's requests is the
-		// most specific one that overlaps.
-		var judge *Route
-		for _, o := range s.routes {
-			if o.host.name == "" && methodsOverlap(h.methods, o.methods) && templatesOverlap(h.segs, o.segs) &&
-				(judge == nil || moreSpecific(o, judge)) {
-				judge = o
-			}
+		k := shape{shapeKey(h.segs), h.methods}
+		judge, ok := judges[k]
+		if !ok {
+			overlap = s.trie.overlapping(h.segs, overlap[:0])
+			judge = judgeOf(h, overlap)
+			judges[k] = judge
 		}
 		if judge == nil || sameRules(h, judge) {
 			continue
 		}
 		v := routeValue(doc, h)
-		r.warnf(v.Node, v.Path, "route %q is scoped to host %s, but requests for its path with another Host are judged by route %q, which has other rules: make Envoy's virtual host name the API's domains (not \"*\") so no other Host reaches the upstream",
+		r.warnf(v.Node, v.Path(), "route %q is scoped to host %s, but requests for its path with another Host are judged by route %q, which has other rules: make Envoy's virtual host name the API's domains (not \"*\") so no other Host reaches the upstream",
 			h.Name, h.host, judge.Name)
 	}
+}
+
+// judgeOf returns the hostless route that would judge h's requests sent
+// with another Host: of the routes whose templates overlap h's (in any
+// order), the one whose methods overlap too and that moreSpecific picks
+// going through them in file order. moreSpecific is not transitive (two
+// templates with the same kinds up to the shorter one's end are ordered by
+// file position), so the file order of the pass is part of the answer.
+func judgeOf(h *Route, overlap []*Route) *Route {
+	slices.SortFunc(overlap, func(a, b *Route) int { return a.index - b.index })
+	var judge *Route
+	for _, o := range overlap {
+		if methodsOverlap(h.methods, o.methods) && (judge == nil || moreSpecific(o, judge)) {
+			judge = o
+		}
+	}
+	return judge
+}
+
+// overlapping appends to out every hostless route under n whose template
+// matches some path that segs (a template's remaining segments) also
+// matches, each once, in no particular order. A {proxy+} needs one segment
+// or more, so it overlaps a template only where that one has a segment.
+func (n *node) overlapping(segs []segment, out []*Route) []*Route {
+	if len(segs) == 0 {
+		return appendHostless(out, n.exact)
+	}
+	switch segs[0].kind {
+	case segGreedy:
+		// {proxy+} overlaps every template with a segment here.
+		return n.below(out)
+	case segLiteral:
+		if c := n.literal[segs[0].text]; c != nil {
+			out = c.overlapping(segs[1:], out)
+		}
+	case segParam:
+		for _, c := range n.literal {
+			out = c.overlapping(segs[1:], out)
+		}
+	}
+	if n.param != nil {
+		out = n.param.overlapping(segs[1:], out)
+	}
+	// A {proxy+} starting here takes this segment and any after it.
+	return appendHostless(out, n.greedy)
+}
+
+// below appends every hostless route whose template has a segment at n's
+// depth: all under n but those that end at n.
+func (n *node) below(out []*Route) []*Route {
+	out = appendHostless(out, n.greedy)
+	for _, c := range n.literal {
+		out = appendHostless(c.below(out), c.exact)
+	}
+	if n.param != nil {
+		out = appendHostless(n.param.below(out), n.param.exact)
+	}
+	return out
+}
+
+func appendHostless(out, routes []*Route) []*Route {
+	for _, r := range routes {
+		if r.host.name == "" {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // caseCollisions warns about routes whose templates differ only in case:
@@ -39,7 +117,7 @@ func caseCollisions(r *reporter, s *Snapshot, doc *document) {
 		key := fold(shapeKey(rt.segs))
 		if prev, ok := seen[key]; ok && shapeKey(prev.segs) != shapeKey(rt.segs) {
 			v := routeValue(doc, rt)
-			r.warnf(v.Node, v.Path, "route %q (%s) differs from route %q (%s) only in case: a case-insensitive upstream cannot tell them apart, so requests that match one spelling but not the other are refused (path_invalid)",
+			r.warnf(v.Node, v.Path(), "route %q (%s) differs from route %q (%s) only in case: a case-insensitive upstream cannot tell them apart, so requests that match one spelling but not the other are refused (path_invalid)",
 				rt.Name, rt.Template, prev.Name, prev.Template)
 			continue
 		}
@@ -67,24 +145,6 @@ func moreSpecific(a, b *Route) bool {
 
 func methodsOverlap(a, b methodSet) bool {
 	return a&methodAny == methodAny || b&methodAny == methodAny || a&b != 0
-}
-
-// templatesOverlap reports whether some path matches both templates.
-func templatesOverlap(a, b []segment) bool {
-	for i := 0; ; i++ {
-		switch {
-		case i == len(a) && i == len(b):
-			return true
-		case i < len(a) && a[i].kind == segGreedy:
-			return i < len(b) // {proxy+} needs one segment or more
-		case i < len(b) && b[i].kind == segGreedy:
-			return i < len(a)
-		case i == len(a) || i == len(b):
-			return false
-		case a[i].kind == segLiteral && b[i].kind == segLiteral && a[i].text != b[i].text:
-			return false
-		}
-	}
 }
 
 // sameRules reports whether two routes judge a request alike.

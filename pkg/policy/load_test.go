@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -537,31 +538,72 @@ func TestLoadErrors(t *testing.T) {
 	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml"), Options{}); err == nil || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: err = %v", err)
 	}
-	big := filepath.Join(t.TempDir(), "big.yaml")
-	if err := os.WriteFile(big, bytes.Repeat([]byte("#\n"), maxPolicySize/2+1), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Load(big, Options{}); err == nil || !strings.Contains(err.Error(), "larger than") {
-		t.Errorf("big file: err = %v", err)
-	}
-	var ps Problems
-	if _, err := Parse(bytes.Repeat([]byte("#\n"), maxPolicySize/2+1), "big.yaml", Options{}); !errors.As(err, &ps) || !strings.Contains(err.Error(), "larger than") {
-		t.Errorf("Parse of a big policy: err = %v", err)
-	}
 	if _, err := Load(t.TempDir(), Options{}); err == nil {
 		t.Error("Load of a directory succeeded")
 	}
-	// Exactly the limit is read and judged (here: only comments, so empty).
-	atLimit := bytes.Repeat([]byte("#\n"), maxPolicySize/2)
-	exact := filepath.Join(t.TempDir(), "exact.yaml")
-	if err := os.WriteFile(exact, atLimit, 0o644); err != nil {
+}
+
+// TestSizeLimit: a policy one byte over the limit (DefaultMaxBytes, or
+// Options.MaxBytes) is refused by ReadFile, Load and Parse with an error
+// that names the flag that raises it; one of exactly the limit is read and
+// judged.
+func TestSizeLimit(t *testing.T) {
+	valid, err := os.ReadFile("testdata/valid/minimal.yaml")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load(exact, Options{}); err == nil || strings.Contains(err.Error(), "larger than") || !strings.Contains(err.Error(), "policy is empty") {
-		t.Errorf("file of exactly %d bytes: err = %v, want policy is empty", maxPolicySize, err)
+	comments := func(n int64) []byte { return bytes.Repeat([]byte("#\n"), int(n/2)) }
+	tests := []struct {
+		name    string
+		data    []byte
+		opts    Options
+		refused bool
+		want    string // in the error when not refused; "" for none
+	}{
+		{"one byte over the default", append(comments(DefaultMaxBytes), '#'), Options{}, true, ""},
+		{"one byte over a set limit", append(comments(1000), '#'), Options{MaxBytes: 1000}, true, ""},
+		{"exactly a set limit is judged", comments(1000), Options{MaxBytes: 1000}, false, "policy is empty"},
+		{"a valid policy over a small limit", valid, Options{MaxBytes: int64(len(valid)) - 1}, true, ""},
+		{"the same policy at its size", valid, Options{MaxBytes: int64(len(valid))}, false, ""},
+		{"zero means the default", valid, Options{MaxBytes: 0}, false, ""},
+		{"negative means the default", valid, Options{MaxBytes: -1}, false, ""},
 	}
-	if _, err := Parse(atLimit, "exact.yaml", Options{}); err == nil || strings.Contains(err.Error(), "larger than") {
-		t.Errorf("Parse of exactly %d bytes: err = %v, want it judged", maxPolicySize, err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "p.yaml")
+			if err := os.WriteFile(path, tt.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			limit := tt.opts.MaxBytes
+			if limit <= 0 {
+				limit = DefaultMaxBytes
+			}
+			flag := fmt.Sprintf("larger than the limit of %d bytes (extauthz --max-policy-bytes, env EXTAUTHZ_MAX_POLICY_BYTES)", limit)
+			_, readErr := ReadFile(path, tt.opts)
+			_, loadErr := Load(path, tt.opts)
+			_, parseErr := Parse(tt.data, "p.yaml", tt.opts)
+			if tt.refused {
+				var ps Problems
+				if readErr == nil || !strings.Contains(readErr.Error(), flag) || loadErr == nil || loadErr.Error() != readErr.Error() {
+					t.Errorf("ReadFile: %v; Load: %v; want both %q", readErr, loadErr, flag)
+				}
+				if !errors.As(parseErr, &ps) || len(ps) != 1 || ps[0].String() != "p.yaml: policy is "+flag {
+					t.Errorf("Parse: %v, want the one problem %q", parseErr, flag)
+				}
+				return
+			}
+			if readErr != nil {
+				t.Errorf("ReadFile: %v", readErr)
+			}
+			for _, err := range []error{loadErr, parseErr} {
+				switch {
+				case tt.want == "" && err != nil, tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+					t.Errorf("err = %v, want %q", err, tt.want)
+				case err != nil && strings.Contains(err.Error(), "larger than"):
+					t.Errorf("err = %v: refused at the limit", err)
+				}
+			}
+		})
 	}
 }
 

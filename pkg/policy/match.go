@@ -112,21 +112,34 @@ func (n *node) insert(r *Route, folded bool) {
 }
 
 // index builds the route tries of s from s.routes: one as written and
-// one with every literal case-folded, for Snapshot.readings.
+// one with every literal case-folded, for Snapshot.readings. When every
+// literal is its own fold (the usual policy, all lower case) the two would
+// be equal node for node, so they are one trie.
 func (s *Snapshot) index() {
-	s.trie, s.ftrie = &node{}, &node{}
 	s.literalsFolded = true
 	for _, r := range s.routes {
-		s.trie.insert(r, false)
-		s.ftrie.insert(r, true)
 		for _, sg := range r.segs {
 			if sg.kind == segLiteral && fold(sg.text) != sg.text {
 				s.literalsFolded = false
 			}
 		}
 	}
-	s.trie.finish()
-	s.ftrie.finish()
+	s.trie = build(s.routes, false)
+	s.ftrie = s.trie
+	if !s.literalsFolded {
+		s.ftrie = build(s.routes, true)
+	}
+}
+
+// build returns the trie of routes; with folded, of the case-folded form
+// of their literal segments.
+func build(routes []*Route, folded bool) *node {
+	t := &node{}
+	for _, r := range routes {
+		t.insert(r, folded)
+	}
+	t.finish()
+	return t
 }
 
 // finish orders the routes of every node by host specificity, then file

@@ -34,6 +34,9 @@ type Options struct {
 	// derived from an http issuer) to non-loopback hosts. Off, such a URL
 	// is an error: keys fetched in clear text can be replaced in flight.
 	AllowHTTPJWKS bool
+	// MaxBytes is the largest policy accepted, in bytes; a larger one is
+	// refused before it is parsed. 0 (or less) means DefaultMaxBytes.
+	MaxBytes int64
 }
 
 // Mode is what kind of Cognito token a route requires.

@@ -48,13 +48,13 @@ func (v *validator) revocation(d *revocationDoc) *Revocation {
 	out := &Revocation{}
 	ok := !d.keysBad
 	if !d.File.Set() && !d.Redis.Set() {
-		v.problemf(d.Node, d.Path, "name where the list lives: file, redis, or both")
+		v.problemf(d.Node, d.Path(), "name where the list lives: file, redis, or both")
 		ok = false
 	}
 	if d.File.Set() {
 		if f, fok := v.str(d.File); !fok || f == "" {
 			if fok {
-				v.problemf(d.File.Node, d.File.Path, "must not be empty")
+				v.problemf(d.File.Node, d.File.Path(), "must not be empty")
 			}
 			ok = false
 		} else {
@@ -69,7 +69,7 @@ func (v *validator) revocation(d *revocationDoc) *Revocation {
 		out.StaleAfter = s
 		ok = sok && ok
 		if sok && s > 0 && !d.Redis.Set() {
-			v.problemf(d.StaleAfter.Node, d.StaleAfter.Path, "staleAfter applies to a redis list, and none is set (a file is re-read from disk)")
+			v.problemf(d.StaleAfter.Node, d.StaleAfter.Path(), "staleAfter applies to a redis list, and none is set (a file is re-read from disk)")
 			ok = false
 		}
 	}
@@ -90,7 +90,7 @@ func (v *validator) redis(d *redisDoc, out *Revocation) bool {
 		ok = false
 	} else if s, sok := v.str(d.URL); sok {
 		if problem := redisURLProblem(s); problem != "" {
-			v.problemf(d.URL.Node, d.URL.Path, "%s", problem)
+			v.problemf(d.URL.Node, d.URL.Path(), "%s", problem)
 			ok = false
 		}
 		out.RedisURL = s
@@ -106,7 +106,7 @@ func (v *validator) redis(d *redisDoc, out *Revocation) bool {
 	if d.CAFile.Set() {
 		if f, fok := v.str(d.CAFile); !fok || f == "" {
 			if fok {
-				v.problemf(d.CAFile.Node, d.CAFile.Path, "must not be empty")
+				v.problemf(d.CAFile.Node, d.CAFile.Path(), "must not be empty")
 			}
 			ok = false
 		} else {

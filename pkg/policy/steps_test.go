@@ -30,24 +30,24 @@ routes:
 	if len(r.probs) != 0 {
 		t.Fatalf("decode reported %v; policy rules are validate's job", r.probs)
 	}
-	if v := doc.APIVersion; v.Node.Value != "nonsense/v9" || v.Node.Line != 1 || v.Node.Column != 13 || v.Path != "apiVersion" {
-		t.Errorf("apiVersion = %q at %d:%d path %q", v.Node.Value, v.Node.Line, v.Node.Column, v.Path)
+	if v := doc.APIVersion; v.Node.Value != "nonsense/v9" || v.Node.Line != 1 || v.Node.Column != 13 || v.Path() != "apiVersion" {
+		t.Errorf("apiVersion = %q at %d:%d path %q", v.Node.Value, v.Node.Line, v.Node.Column, v.Path())
 	}
 	az := doc.Authorizers.Entries[0]
-	if az.Name != "a" || az.Key.Line != 3 || az.Val.Path != "authorizers.a" {
-		t.Errorf("authorizer entry = %q line %d path %q", az.Name, az.Key.Line, az.Val.Path)
+	if az.Name != "a" || az.Key.Line != 3 || az.Val.Path() != "authorizers.a" {
+		t.Errorf("authorizer entry = %q line %d path %q", az.Name, az.Key.Line, az.Val.Path())
 	}
 	id := az.Val.UserPools.Items[0].UserPoolID
-	if id.Node.Value != "not-a-pool" || id.Path != "authorizers.a.userPools[0].userPoolId" || id.Node.Line != 4 {
-		t.Errorf("userPoolId = %q path %q line %d", id.Node.Value, id.Path, id.Node.Line)
+	if id.Node.Value != "not-a-pool" || id.Path() != "authorizers.a.userPools[0].userPoolId" || id.Node.Line != 4 {
+		t.Errorf("userPoolId = %q path %q line %d", id.Node.Value, id.Path(), id.Node.Line)
 	}
 	rt := doc.Routes.Items[0]
-	if m := rt.Match.Methods.Items[0]; m.Node.Value != "FETCH" || m.Path != "routes[0].match.methods[0]" {
-		t.Errorf("method = %q path %q", m.Node.Value, m.Path)
+	if m := rt.Match.Methods.Items[0]; m.Node.Value != "FETCH" || m.Path() != "routes[0].match.methods[0]" {
+		t.Errorf("method = %q path %q", m.Node.Value, m.Path())
 	}
 	// An absent field has its path, for "required field is missing".
-	if rt.Mode.Set() || rt.Mode.Path != "routes[0].mode" {
-		t.Errorf("absent mode: Set %v, Path %q", rt.Mode.Set(), rt.Mode.Path)
+	if rt.Mode.Set() || rt.Mode.Path() != "routes[0].mode" {
+		t.Errorf("absent mode: Set %v, Path %q", rt.Mode.Set(), rt.Mode.Path())
 	}
 }
 
@@ -209,7 +209,7 @@ func TestLintHook(t *testing.T) {
 			seen = append(seen, rt.Name)
 			if rt.Name == "bad" {
 				n := doc.Routes.Items[i].Name
-				r.problemf(n.Node, n.Path, "a lint refused it")
+				r.problemf(n.Node, n.Path(), "a lint refused it")
 			}
 		}
 	})

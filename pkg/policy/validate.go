@@ -56,11 +56,12 @@ type validator struct {
 	dir  string // for relative jwksFile paths
 	opts Options
 	out  validated
+	strs map[string]string // see intern
 }
 
 // validate checks the whole document and reads it into its Go form.
 func validate(r *reporter, doc *document, dir string, opts Options) *validated {
-	v := &validator{reporter: r, dir: dir, opts: opts}
+	v := &validator{reporter: r, dir: dir, opts: opts, strs: map[string]string{}}
 	v.out.authorizers = map[string]*Authorizer{}
 	v.out.responses = map[string]GatewayResponse{}
 	if doc.bad {
@@ -95,14 +96,14 @@ func (v *validator) apiVersion(doc *document) {
 	if !doc.APIVersion.Set() {
 		v.missing(doc.docValue, doc.APIVersion, "set apiVersion: %s", APIVersion)
 	} else if s, ok := v.str(doc.APIVersion); ok && s != APIVersion {
-		v.problemf(doc.APIVersion.Node, doc.APIVersion.Path, "unsupported apiVersion %q: want %s", s, APIVersion)
+		v.problemf(doc.APIVersion.Node, doc.APIVersion.Path(), "unsupported apiVersion %q: want %s", s, APIVersion)
 	}
 }
 
 // authorizer validates one authorizer; nil when it has problems.
 func (v *validator) authorizer(name string, d *authorizerDoc) *Authorizer {
 	if !nameRE.MatchString(name) || len(name) > maxNameLen {
-		v.problemf(d.Key, d.Path, "authorizer name %q: use 1 to %d of A-Z a-z 0-9 . _ -", name, maxNameLen)
+		v.problemf(d.Key, d.Path(), "authorizer name %q: use 1 to %d of A-Z a-z 0-9 . _ -", name, maxNameLen)
 	}
 	if d.bad {
 		return nil
@@ -168,7 +169,7 @@ func (v *validator) identitySource(val docValue) (IdentitySource, bool) {
 	}
 	src, err := parseIdentitySource(s)
 	if err != nil {
-		v.problemf(val.Node, val.Path, "%v", err)
+		v.problemf(val.Node, val.Path(), "%v", err)
 		return def, false
 	}
 	return src, true
@@ -190,7 +191,7 @@ func (v *validator) algorithms(l docList[docValue]) ([]string, bool) {
 			continue
 		}
 		if err := alg.Check(a); err != nil {
-			v.problemf(it.Node, it.Path, "%v", err)
+			v.problemf(it.Node, it.Path(), "%v", err)
 			ok = false
 			continue
 		}
@@ -205,7 +206,7 @@ var responseTypes = []string{"UNAUTHORIZED", "ACCESS_DENIED", "MISSING_AUTHENTIC
 
 func (v *validator) gatewayResponse(name string, key *yaml.Node, d *gatewayResponseDoc) {
 	if !slices.Contains(responseTypes, name) {
-		v.problemf(key, d.Path, "unknown gateway response type %q (known: %s)", name, strings.Join(responseTypes, ", "))
+		v.problemf(key, d.Path(), "unknown gateway response type %q (known: %s)", name, strings.Join(responseTypes, ", "))
 		return
 	}
 	if d.bad {
@@ -235,11 +236,11 @@ func (v *validator) statusCode(val docValue) (int, bool) {
 	var code int
 	n := val.Node
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&code) != nil {
-		v.problemf(n, val.Path, "must be an integer status code, not %s", describe(n))
+		v.problemf(n, val.Path(), "must be an integer status code, not %s", describe(n))
 		return 0, false
 	}
 	if code < 400 || code > 599 {
-		v.problemf(n, val.Path, "status code %d is outside 400-599: a denial must stay a denial", code)
+		v.problemf(n, val.Path(), "status code %d is outside 400-599: a denial must stay a denial", code)
 		return 0, false
 	}
 	return code, true
@@ -252,7 +253,7 @@ func (v *validator) responseHeaders(m docMap[docValue]) ([]Header, bool) {
 	for _, e := range m.Entries {
 		name := strings.ToLower(e.Name)
 		if first, dup := seen[name]; dup {
-			v.problemf(e.Key, e.Val.Path, "header %q is already given as %q at line %d (header names are case-insensitive)", name, first.Value, first.Line)
+			v.problemf(e.Key, e.Val.Path(), "header %q is already given as %q at line %d (header names are case-insensitive)", name, first.Value, first.Line)
 			ok = false
 			continue
 		}
@@ -263,7 +264,7 @@ func (v *validator) responseHeaders(m docMap[docValue]) ([]Header, bool) {
 			continue
 		}
 		if err := checkResponseHeader(name, val); err != nil {
-			v.problemf(e.Key, e.Val.Path, "%v", err)
+			v.problemf(e.Key, e.Val.Path(), "%v", err)
 			ok = false
 			continue
 		}

@@ -28,7 +28,7 @@ func (v *validator) pools(l docList[poolDoc]) ([]token.Pool, bool) {
 		for _, iss := range pool.Issuers {
 			if j, dup := owner[iss]; dup {
 				if !reported[j] {
-					v.problemf(d.Node, d.Path, "issuer %q is also an issuer of %s: two pools of one authorizer cannot share an issuer", iss, indexPath(l.Path, j))
+					v.problemf(d.Node, d.Path(), "issuer %q is also an issuer of %s: two pools of one authorizer cannot share an issuer", iss, indexPath(l.Path(), j))
 					reported[j] = true
 				}
 				ok = false
@@ -58,7 +58,7 @@ func (v *validator) pool(d *poolDoc) (token.Pool, bool) {
 	}
 	if t.hasIss {
 		if err := checkIssuer(t.iss); err != nil {
-			v.problemf(d.Issuer.Node, d.Issuer.Path, "%v", err)
+			v.problemf(d.Issuer.Node, d.Issuer.Path(), "%v", err)
 			ok = false
 		}
 	}
@@ -66,7 +66,7 @@ func (v *validator) pool(d *poolDoc) (token.Pool, bool) {
 	// still checked, so a typo there is reported rather than ignored.
 	if t.hasURI {
 		if err := jwks.CheckURL(t.uri, v.opts.AllowHTTPJWKS); err != nil {
-			v.problemf(d.JWKSURI.Node, d.JWKSURI.Path, "%v", err)
+			v.problemf(d.JWKSURI.Node, d.JWKSURI.Path(), "%v", err)
 			ok = false
 		}
 	}
@@ -115,12 +115,12 @@ func (v *validator) poolIdentity(d *poolDoc, t poolText, pool *token.Pool) (stri
 	relaxed := t.hasIss && (t.hasURI || t.hasFile)
 	switch {
 	case t.hasARN && t.hasID:
-		v.problemf(d.UserPoolID.Node, d.UserPoolID.Path, "arn and userPoolId are exclusive: give one")
+		v.problemf(d.UserPoolID.Node, d.UserPoolID.Path(), "arn and userPoolId are exclusive: give one")
 		return "", false
 	case t.hasARN:
 		region, id, err := parseARN(t.arn)
 		if err != nil {
-			v.problemf(d.ARN.Node, d.ARN.Path, "%v", err)
+			v.problemf(d.ARN.Node, d.ARN.Path(), "%v", err)
 			return "", false
 		}
 		pool.ID = id
@@ -131,13 +131,13 @@ func (v *validator) poolIdentity(d *poolDoc, t poolText, pool *token.Pool) (stri
 	case t.hasID:
 		region, err := parsePoolID(t.id)
 		if err != nil {
-			v.problemf(d.UserPoolID.Node, d.UserPoolID.Path, "%v (any id is accepted only when both issuer and jwksUri or jwksFile are given)", err)
+			v.problemf(d.UserPoolID.Node, d.UserPoolID.Path(), "%v (any id is accepted only when both issuer and jwksUri or jwksFile are given)", err)
 			return "", false
 		}
 		pool.ID = t.id
 		return region, true
 	}
-	v.problemf(d.Node, d.Path, "a pool needs arn or userPoolId")
+	v.problemf(d.Node, d.Path(), "a pool needs arn or userPoolId")
 	return "", false
 }
 
@@ -152,7 +152,7 @@ func (v *validator) poolKeys(d *poolDoc, t poolText, region string, pool *token.
 	case t.hasIss:
 		u := strings.TrimSuffix(t.iss, "/") + "/.well-known/jwks.json"
 		if err := jwks.CheckURL(u, v.opts.AllowHTTPJWKS); err != nil {
-			v.problemf(d.Issuer.Node, d.Issuer.Path, "the JWKS URL derived from the issuer is not acceptable: %v; set jwksUri or jwksFile", err)
+			v.problemf(d.Issuer.Node, d.Issuer.Path(), "the JWKS URL derived from the issuer is not acceptable: %v; set jwksUri or jwksFile", err)
 			return false
 		}
 		pool.Keys = jwks.Source{URL: u}

@@ -41,7 +41,7 @@ func (v *validator) route(d *routeDoc, index int) {
 	if r.NoAuth {
 		for _, req := range d.requirements() {
 			if req.Set() {
-				v.problemf(req.Key, req.Path, "not allowed on an authorization: NONE route, which checks no token")
+				v.problemf(req.Key, req.Path(), "not allowed on an authorization: NONE route, which checks no token")
 			}
 		}
 		return
@@ -57,6 +57,36 @@ func (v *validator) route(d *routeDoc, index int) {
 	if d.ClaimHeaders.Set() {
 		r.ClaimHeaders = v.claimHeaders(d.ClaimHeaders, r.Authorizer)
 	}
+	v.share(r)
+}
+
+// share makes the strings a route has in common with other routes (scopes,
+// groups, claim names and values, claim header names) one copy each: a
+// large policy repeats a few of them on thousands of routes, and each
+// route would otherwise keep its own copies for as long as the policy is
+// in force.
+func (v *validator) share(r *Route) {
+	for i, s := range r.Scopes {
+		r.Scopes[i] = v.intern(s)
+	}
+	for i, s := range r.Groups {
+		r.Groups[i] = v.intern(s)
+	}
+	for i, c := range r.Claims {
+		r.Claims[i] = ClaimRequirement{Claim: v.intern(c.Claim), Value: v.intern(c.Value)}
+	}
+	for i, h := range r.ClaimHeaders {
+		r.ClaimHeaders[i] = ClaimHeader{Header: v.intern(h.Header), Claim: v.intern(h.Claim)}
+	}
+}
+
+// intern returns the first copy of s seen in this policy.
+func (v *validator) intern(s string) string {
+	if c, ok := v.strs[s]; ok {
+		return c
+	}
+	v.strs[s] = s
+	return s
 }
 
 // requirements are the fields that ask something of a token; an
@@ -76,7 +106,7 @@ func (v *validator) routeName(def *routeDef) {
 		return
 	}
 	if !nameRE.MatchString(s) || len(s) > maxNameLen {
-		v.problemf(d.Name.Node, d.Name.Path, "route name %q: use 1 to %d of A-Z a-z 0-9 . _ - (it is a metric label and an Envoy context_extensions value)", s, maxNameLen)
+		v.problemf(d.Name.Node, d.Name.Path(), "route name %q: use 1 to %d of A-Z a-z 0-9 . _ - (it is a metric label and an Envoy context_extensions value)", s, maxNameLen)
 		return
 	}
 	def.r.Name, def.named = s, true
@@ -97,7 +127,7 @@ func (v *validator) routeAuthorizer(d *routeDoc, r *Route, authKnown bool) {
 	// defined; only a name defined nowhere is reported here.
 	az, known := v.out.authorizers[s]
 	if !known {
-		v.problemf(d.Authorizer.Node, d.Authorizer.Path, "unknown authorizer %q", s)
+		v.problemf(d.Authorizer.Node, d.Authorizer.Path(), "unknown authorizer %q", s)
 		return
 	}
 	r.Authorizer = az
@@ -125,12 +155,12 @@ func (v *validator) routeMode(d *routeDoc, r *Route) {
 		}
 	}
 	if r.Mode == ModeIdentity && len(r.Scopes) > 0 {
-		v.problemf(d.Scopes.Key, d.Scopes.Path, "scopes need mode access-scopes or jwt: identity-claims routes take ID tokens, which carry no scope claim")
+		v.problemf(d.Scopes.Key, d.Scopes.Path(), "scopes need mode access-scopes or jwt: identity-claims routes take ID tokens, which carry no scope claim")
 	}
 	// API Gateway's JWT authorizer cannot be created without an audience,
 	// and without one any app client of the pool would pass.
 	if r.Mode == ModeJWT && r.Authorizer != nil && len(r.Authorizer.Token.ClientIDs) == 0 {
-		v.problemf(d.Mode.Node, d.Mode.Path, "mode jwt needs appClientIds on authorizer %q: the token's aud (else its client_id) must be one of them, as API Gateway's JWT authorizer requires an audience", r.Authorizer.Name)
+		v.problemf(d.Mode.Node, d.Mode.Path(), "mode jwt needs appClientIds on authorizer %q: the token's aud (else its client_id) must be one of them, as API Gateway's JWT authorizer requires an audience", r.Authorizer.Name)
 	}
 }
 
@@ -145,7 +175,7 @@ func (v *validator) match(d *matchDoc, r *Route) bool {
 	} else if s, sok := v.str(d.Template); !sok {
 		ok = false
 	} else if segs, err := parseTemplate(s); err != nil {
-		v.problemf(d.Template.Node, d.Template.Path, "invalid path template %q: %v", s, err)
+		v.problemf(d.Template.Node, d.Template.Path(), "invalid path template %q: %v", s, err)
 		ok = false
 	} else {
 		r.Template, r.segs = s, segs
@@ -160,10 +190,10 @@ func (v *validator) match(d *matchDoc, r *Route) bool {
 		if s, sok := v.str(d.Host); !sok {
 			ok = false
 		} else if h, err := parseHostPattern(s); err != nil {
-			v.problemf(d.Host.Node, d.Host.Path, "%v", err)
+			v.problemf(d.Host.Node, d.Host.Path(), "%v", err)
 			ok = false
 		} else {
-			r.host = h
+			r.host = hostPattern{name: v.intern(h.name), port: v.intern(h.port)}
 		}
 	}
 	return ok
@@ -186,7 +216,7 @@ func (v *validator) methods(l docList[docValue]) (methodSet, bool) {
 		} else if b := methodBit(up); b != 0 {
 			set |= b
 		} else {
-			v.problemf(it.Node, it.Path, "unknown method %q: want GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS or ANY", s)
+			v.problemf(it.Node, it.Path(), "unknown method %q: want GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS or ANY", s)
 			ok = false
 		}
 	}
@@ -242,7 +272,7 @@ func (v *validator) claims(m docMap[docValue]) []ClaimRequirement {
 	out := make([]ClaimRequirement, 0, len(m.Entries))
 	for _, e := range m.Entries {
 		if e.Name == "" {
-			v.problemf(e.Key, e.Val.Path, "claim name must not be empty")
+			v.problemf(e.Key, e.Val.Path(), "claim name must not be empty")
 			continue
 		}
 		val, ok := v.claimValue(e.Val)
@@ -261,16 +291,16 @@ func (v *validator) claimHeaders(m docMap[docValue], az *Authorizer) []ClaimHead
 	for _, e := range m.Entries {
 		h := strings.ToLower(e.Name)
 		if err := checkClaimHeaderName(h); err != nil {
-			v.problemf(e.Key, e.Val.Path, "%v", err)
+			v.problemf(e.Key, e.Val.Path(), "%v", err)
 			continue
 		}
 		if first, dup := seen[httpsyntax.CGIName(h)]; dup {
-			v.problemf(e.Key, e.Val.Path, "header %q is already set by %q at line %d (header names are case-insensitive, and CGI-style upstreams read '_' as '-')", h, first.Value, first.Line)
+			v.problemf(e.Key, e.Val.Path(), "header %q is already set by %q at line %d (header names are case-insensitive, and CGI-style upstreams read '_' as '-')", h, first.Value, first.Line)
 			continue
 		}
 		seen[httpsyntax.CGIName(h)] = e.Key
 		if az != nil && az.Source.Kind == SourceHeader && httpsyntax.CGIName(az.Source.Name) == httpsyntax.CGIName(h) {
-			v.problemf(e.Key, e.Val.Path, "header %q is this route's identity source (%s)", h, az.Source)
+			v.problemf(e.Key, e.Val.Path(), "header %q is this route's identity source (%s)", h, az.Source)
 			continue
 		}
 		c, ok := v.str(e.Val)
@@ -278,7 +308,7 @@ func (v *validator) claimHeaders(m docMap[docValue], az *Authorizer) []ClaimHead
 			continue
 		}
 		if c == "" {
-			v.problemf(e.Val.Node, e.Val.Path, "claim name must not be empty")
+			v.problemf(e.Val.Node, e.Val.Path(), "claim name must not be empty")
 			continue
 		}
 		out = append(out, ClaimHeader{Header: h, Claim: c})
@@ -296,7 +326,7 @@ func (v *validator) crossCheckRoutes() {
 	for _, d := range v.out.routes {
 		if d.named {
 			if first, dup := names[d.r.Name]; dup {
-				v.problemf(d.doc.Name.Node, d.doc.Name.Path, "duplicate route name %q (first at %s, line %d)", d.r.Name, first.doc.Path, first.doc.Name.Node.Line)
+				v.problemf(d.doc.Name.Node, d.doc.Name.Path(), "duplicate route name %q (first at %s, line %d)", d.r.Name, first.doc.Path(), first.doc.Name.Node.Line)
 			} else {
 				names[d.r.Name] = d
 			}
@@ -307,7 +337,7 @@ func (v *validator) crossCheckRoutes() {
 		key := shapeKey(d.r.segs) + "\x00" + d.r.host.String()
 		for _, o := range shapes[key] {
 			if common := o.r.methods & d.r.methods; common != 0 {
-				v.problemf(d.doc.Match.Node, d.doc.Match.Path, "matches exactly the same requests as route %q (%s, line %d): same path shape, same host, methods %s in common", o.r.Name, o.doc.Path, o.doc.Match.Node.Line, common)
+				v.problemf(d.doc.Match.Node, d.doc.Match.Path(), "matches exactly the same requests as route %q (%s, line %d): same path shape, same host, methods %s in common", o.r.Name, o.doc.Path(), o.doc.Match.Node.Line, common)
 				break
 			}
 		}

@@ -24,17 +24,17 @@ func (r *reporter) str(v docValue) (string, bool) {
 	case !v.usable():
 		return "", false
 	case n.Kind != yaml.ScalarNode:
-		r.problemf(n, v.Path, "must be a string, not %s", describe(n))
+		r.problemf(n, v.Path(), "must be a string, not %s", describe(n))
 		return "", false
 	}
 	switch n.ShortTag() {
 	case "!!str", "!!int", "!!float", "!!bool", "!!timestamp":
 		return n.Value, true
 	case "!!null":
-		r.problemf(n, v.Path, "must not be empty")
+		r.problemf(n, v.Path(), "must not be empty")
 		return "", false
 	}
-	r.problemf(n, v.Path, "unsupported YAML tag %s", n.ShortTag())
+	r.problemf(n, v.Path(), "unsupported YAML tag %s", n.ShortTag())
 	return "", false
 }
 
@@ -46,10 +46,10 @@ func (r *reporter) word(v docValue) (string, bool) {
 	}
 	switch {
 	case s == "":
-		r.problemf(v.Node, v.Path, "must not be empty")
+		r.problemf(v.Node, v.Path(), "must not be empty")
 		return "", false
 	case !isWord(s):
-		r.problemf(v.Node, v.Path, "%q must not contain whitespace or control characters", s)
+		r.problemf(v.Node, v.Path(), "%q must not contain whitespace or control characters", s)
 		return "", false
 	}
 	return s, true
@@ -73,7 +73,7 @@ func (r *reporter) keyword(v docValue, want ...string) (string, bool) {
 			return w, true
 		}
 	}
-	r.problemf(v.Node, v.Path, "%q is not %s", s, orList(want))
+	r.problemf(v.Node, v.Path(), "%q is not %s", s, orList(want))
 	return "", false
 }
 
@@ -100,7 +100,7 @@ func (r *reporter) boolean(v docValue) (bool, bool) {
 	n := v.Node
 	var b bool
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
-		r.problemf(n, v.Path, "must be true or false, not %s", describe(n))
+		r.problemf(n, v.Path(), "must be true or false, not %s", describe(n))
 		return false, false
 	}
 	return b, true
@@ -113,7 +113,7 @@ func items[T any](r *reporter, l docList[T], allowEmpty bool) ([]T, bool) {
 	case !l.usable():
 		return nil, false
 	case len(l.Items) == 0 && !allowEmpty:
-		r.problemf(l.Node, l.Path, "must not be an empty list (omit the field instead)")
+		r.problemf(l.Node, l.Path(), "must not be an empty list (omit the field instead)")
 		return nil, false
 	}
 	return l.Items, true
@@ -147,30 +147,30 @@ func (r *reporter) duration(v docValue, limit time.Duration) (time.Duration, boo
 	}
 	n := v.Node
 	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!str" && n.ShortTag() != "!!int") {
-		r.problemf(n, v.Path, "must be a duration such as 300s or 5m, or whole seconds, not %s", describe(n))
+		r.problemf(n, v.Path(), "must be a duration such as 300s or 5m, or whole seconds, not %s", describe(n))
 		return 0, false
 	}
 	s := n.Value
 	var d time.Duration
 	if secs, err := strconv.ParseUint(s, 10, 63); err == nil {
 		if secs > uint64(limit/time.Second) {
-			r.problemf(n, v.Path, "%s is more than the maximum of %s", s+"s", limit)
+			r.problemf(n, v.Path(), "%s is more than the maximum of %s", s+"s", limit)
 			return 0, false
 		}
 		d = time.Duration(secs) * time.Second
 	} else {
 		var perr error
 		if d, perr = time.ParseDuration(s); perr != nil {
-			r.problemf(n, v.Path, "%q is not a duration such as 300s or 5m, nor whole seconds", s)
+			r.problemf(n, v.Path(), "%q is not a duration such as 300s or 5m, nor whole seconds", s)
 			return 0, false
 		}
 	}
 	switch {
 	case d < 0:
-		r.problemf(n, v.Path, "must not be negative")
+		r.problemf(n, v.Path(), "must not be negative")
 		return 0, false
 	case d > limit:
-		r.problemf(n, v.Path, "%s is more than the maximum of %s", d, limit)
+		r.problemf(n, v.Path(), "%s is more than the maximum of %s", d, limit)
 		return 0, false
 	}
 	return d, true
@@ -185,7 +185,7 @@ func (r *reporter) claimValue(v docValue) (string, bool) {
 	}
 	n := v.Node
 	if n.Kind != yaml.ScalarNode {
-		r.problemf(n, v.Path, "a required claim value must be a string, an integer or a boolean, not %s", describe(n))
+		r.problemf(n, v.Path(), "a required claim value must be a string, an integer or a boolean, not %s", describe(n))
 		return "", false
 	}
 	switch n.ShortTag() {
@@ -194,26 +194,26 @@ func (r *reporter) claimValue(v docValue) (string, bool) {
 	case "!!int":
 		var i int64
 		if err := n.Decode(&i); err != nil {
-			r.problemf(n, v.Path, "integer %s is out of range; quote it to compare as a string", n.Value)
+			r.problemf(n, v.Path(), "integer %s is out of range; quote it to compare as a string", n.Value)
 			return "", false
 		}
 		return strconv.FormatInt(i, 10), true
 	case "!!bool":
 		var b bool
 		if err := n.Decode(&b); err != nil {
-			r.problemf(n, v.Path, "%s is not a boolean", n.Value)
+			r.problemf(n, v.Path(), "%s is not a boolean", n.Value)
 			return "", false
 		}
 		return strconv.FormatBool(b), true
 	case "!!null":
-		r.problemf(n, v.Path, "a required claim value must not be empty")
+		r.problemf(n, v.Path(), "a required claim value must not be empty")
 		return "", false
 	}
-	r.problemf(n, v.Path, "a required claim value must be a string, an integer or a boolean, not %s; quote it to compare as a string", describe(n))
+	r.problemf(n, v.Path(), "a required claim value must be a string, an integer or a boolean, not %s; quote it to compare as a string", describe(n))
 	return "", false
 }
 
 // missing reports a required field that is absent, at its parent.
 func (r *reporter) missing(parent, field docValue, format string, args ...any) {
-	r.problemf(parent.Node, field.Path, "required field is missing: "+format, args...)
+	r.problemf(parent.Node, field.Path(), "required field is missing: "+format, args...)
 }
