@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -86,15 +87,35 @@ func explainLocal(ctx context.Context, configPath string, fetchTimeout time.Dura
 	}
 	keys := jwks.New(jwks.Options{FetchTimeout: fetchTimeout, AllowHTTP: allowHTTP, Logger: log.Named("jwks")})
 	defer keys.Close()
-	if err := keys.Prepare(ctx, snap.KeySources(), nil, fetchTimeout+time.Second); err != nil {
-		log.Warn("not every key set loaded", zap.Error(err))
-	}
-	msg, err := explain.Explain(ctx, snap, authz.New(keys, authz.Options{}), keys.Status(), req)
+	lazy := &lazyKeys{cache: keys, prepare: func(ctx context.Context) {
+		if err := keys.Prepare(ctx, snap.KeySources(), nil, fetchTimeout+time.Second); err != nil {
+			log.Warn("not every key set loaded", zap.Error(err))
+		}
+	}}
+	// The key sources are listed as the decision left them: every source
+	// of the policy when it needed a key, none when it needed none.
+	msg, err := explain.Explain(ctx, snap, authz.New(lazy, authz.Options{}), keys.Status, req)
 	if err != nil {
 		fmt.Fprintf(stderr, "extauthz explain: %v\n", err)
 		return nil, exitRuntime
 	}
 	return msg, exitOK
+}
+
+// lazyKeys fetches the policy's key sets, and waits for them as a check
+// at start-up would, only when the decision first asks for a key. A
+// request without a token, with one that fails before any key is needed
+// (malformed, an unknown issuer), or on a route that needs none is
+// decided at once, even when the key servers cannot be reached from here.
+type lazyKeys struct {
+	cache   *jwks.Cache
+	prepare func(ctx context.Context)
+	once    sync.Once
+}
+
+func (k *lazyKeys) Key(ctx context.Context, src jwks.Source, kid string) (*jwks.Key, error) {
+	k.once.Do(func() { k.prepare(ctx) })
+	return k.cache.Key(ctx, src, kid)
 }
 
 // explainRemote asks a running service through extauthz.v1.Admin/Explain.

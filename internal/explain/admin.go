@@ -41,7 +41,7 @@ func (a *Admin) Explain(ctx context.Context, req *extauthzv1.ExplainRequest) (*e
 	if req.GetMethod() == "" {
 		req.Method = "GET"
 	}
-	msg, err := Explain(ctx, a.snapshot(), a.az, a.keys.Status(), req)
+	msg, err := Explain(ctx, a.snapshot(), a.az, a.keys.Status, req)
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}
