@@ -272,11 +272,9 @@ func (r *reporter) mapping(n *yaml.Node, path string) ([]pair, bool) {
 }
 
 func (r *reporter) unknownField(p pair, path string, known []string) {
-	for _, k := range known {
-		if strings.EqualFold(k, p.name) {
-			r.problemf(p.key, keyPath(path, p.name), "unknown field %q: did you mean %q?", p.name, k)
-			return
-		}
+	if k := suggest(p.name, known); k != "" {
+		r.problemf(p.key, keyPath(path, p.name), "unknown field %q: did you mean %q?", p.name, k)
+		return
 	}
 	r.problemf(p.key, keyPath(path, p.name), "unknown field %q (known fields: %s)", p.name, strings.Join(known, ", "))
 }
