@@ -42,10 +42,15 @@ run: build ## build bin/extauthz, then run the zero-setup demo (embedded policy 
 	$(call say,$(BIN) dev)
 	exec $(BIN) dev
 
+# gotestsum (pinned in go.mod) runs go test -json and prints what go test
+# would (one line per package), then every skipped test with its reason (an
+# end-to-end test skips when nginx, Caddy, node or cognito-local is missing,
+# outside CI), the failures in full and a count; its exit status is go
+# test's.
 .PHONY: test
-test: e2e-deps ## run every test (unit, integration, end-to-end against cognito-local) with the race detector
-	$(call say,go test -race ./... -- compiles with the race detector (needs gcc) and prints one line per package as it finishes)
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout=30m ./...
+test: e2e-deps ## run every test (unit, integration, end-to-end against cognito-local) with the race detector; lists the skipped tests and why
+	$(call say,go test -race ./... -- compiles with the race detector (needs gcc) and prints one line per package as it finishes$(,) then the skipped tests and the failures)
+	CGO_ENABLED=1 $(GO) tool gotestsum --format standard-quiet --raw-command -- $(GO) test -json -race -count=1 -timeout=30m ./...
 
 .PHONY: test-short
 test-short: ## unit and integration tests only, no race detector
