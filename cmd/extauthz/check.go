@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"google.golang.org/grpc"
@@ -29,8 +30,12 @@ func (r *requestFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&r.route, "route", "", "policy route name, as Envoy's context_extensions route would select it")
 	fs.Var(&r.headers, "header", "request header NAME=VALUE (repeatable)")
 	fs.StringVar(&r.token, "token", "", "token to send as Authorization: Bearer TOKEN")
-	fs.StringVar(&r.tokenFile, "token-file", "", "read the token from this file (- for stdin)")
+	fs.StringVar(&r.tokenFile, "token-file", "", "read the token from this file (- for stdin) instead of --token; white space around it is ignored")
 }
+
+// maxTokenFile bounds what --token-file reads: a Cognito token is a few
+// KiB; anything near this is not a token.
+const maxTokenFile = 1 << 20
 
 // headerMap returns the request headers with lower-case names, the token
 // added as an Authorization header when one was given.
@@ -47,14 +52,60 @@ func (r *requestFlags) headerMap(stdin io.Reader) (map[string]string, error) {
 		}
 		h[k] = v
 	}
-	tok, err := readTokenFlags(r.token, r.tokenFile, stdin)
+	tok, err := r.readToken(stdin)
 	if err != nil {
 		return nil, err
 	}
 	if tok != "" {
+		if _, set := h["authorization"]; set {
+			return nil, fmt.Errorf("--header authorization and --token/--token-file both set the Authorization header; give one")
+		}
 		h["authorization"] = "Bearer " + tok
 	}
 	return h, nil
+}
+
+// readToken returns the token of --token, or of --token-file (- for stdin)
+// with surrounding white space (a trailing newline) removed.
+func (r *requestFlags) readToken(stdin io.Reader) (string, error) {
+	return readToken(r.token, r.tokenFile, stdin)
+}
+
+// readToken returns the token of --token, or of --token-file (a path, or -
+// for stdin, at most maxTokenFile bytes, white space around it trimmed),
+// which keeps the token out of the process list; "" when neither is given.
+func readToken(token, tokenFile string, stdin io.Reader) (string, error) {
+	if tokenFile == "" {
+		return token, nil
+	}
+	if token != "" {
+		return "", fmt.Errorf("--token and --token-file both give the token; give one")
+	}
+	in, name := stdin, "stdin"
+	if tokenFile != "-" {
+		f, err := os.Open(tokenFile)
+		if err != nil {
+			return "", fmt.Errorf("read token: %w", err)
+		}
+		defer f.Close()
+		in, name = f, tokenFile
+	}
+	b, err := io.ReadAll(io.LimitReader(in, maxTokenFile+1))
+	if err != nil {
+		return "", fmt.Errorf("read token from %s: %w", name, err)
+	}
+	if len(b) > maxTokenFile {
+		return "", fmt.Errorf("read token from %s: more than %d bytes, not a token", name, maxTokenFile)
+	}
+	tok := strings.TrimSpace(string(b))
+	switch {
+	case tok == "":
+		return "", fmt.Errorf("read token from %s: empty", name)
+	case strings.ContainsFunc(tok, unicode.IsSpace):
+		// Two tokens, or "Bearer <token>": either way not one token.
+		return "", fmt.Errorf("read token from %s: white space inside; want the token alone", name)
+	}
+	return tok, nil
 }
 
 // checkOutput is what check prints.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -95,34 +96,58 @@ func explainLocal(ctx context.Context, configPath string, opts policy.Options, f
 	// for its whole refetch.
 	keys := jwks.New(jwks.Options{FetchTimeout: fetchTimeout, MissWait: fetchTimeout + time.Second, AllowHTTP: opts.AllowHTTPJWKS, Logger: log.Named("jwks")})
 	defer keys.Close()
-	if err := keys.Prepare(ctx, snap.KeySources(), nil, fetchTimeout+time.Second); err != nil {
-		log.Warn("not every key set loaded", zap.Error(err))
-	}
-	az := authz.New(keys, authz.Options{})
+	// The revocation list the service would consult: its file is read now
+	// (a bad line is a configuration error), its Redis only once a token
+	// verified and the list is asked.
+	var list *revocation.List
 	if cfg := revocation.PolicyConfig(snap.Revocation()); cfg != nil {
-		// The list the service would consult, read now: explain names the
-		// entry that revokes a token.
 		cfg.Logger = log.Named("revocation")
-		list, err := revocation.New(*cfg)
-		if err != nil {
+		if list, err = revocation.New(*cfg); err != nil {
 			fmt.Fprintf(stderr, "extauthz explain: %v\n", err)
 			return nil, exitUsage
 		}
 		defer list.Close()
-		_ = list.Start(ctx)
-		wctx, cancel := context.WithTimeout(ctx, fetchTimeout+time.Second)
-		if err := list.Wait(wctx); err != nil {
-			log.Warn("revocation list not read; checks would answer revocation_unavailable", zap.Error(err))
-		}
-		cancel()
-		az.SetRevocations(list)
 	}
-	msg, err := explain.Explain(ctx, snap, az, keys.Status(), req)
+	var az *authz.Authorizer // the closure below runs after it is set
+	lazy := &lazyKeys{cache: keys, prepare: func(ctx context.Context) {
+		if err := keys.Prepare(ctx, snap.KeySources(), nil, fetchTimeout+time.Second); err != nil {
+			log.Warn("not every key set loaded", zap.Error(err))
+		}
+		if list != nil {
+			_ = list.Start(ctx)
+			wctx, cancel := context.WithTimeout(ctx, fetchTimeout+time.Second)
+			defer cancel()
+			if err := list.Wait(wctx); err != nil {
+				log.Warn("revocation list not read; checks would answer revocation_unavailable", zap.Error(err))
+			}
+			az.SetRevocations(list)
+		}
+	}}
+	az = authz.New(lazy, authz.Options{})
+	// The key sources are listed as the decision left them: every source
+	// of the policy when it needed a key, none when it needed none.
+	msg, err := explain.Explain(ctx, snap, az, keys.Status, req)
 	if err != nil {
 		fmt.Fprintf(stderr, "extauthz explain: %v\n", err)
 		return nil, exitRuntime
 	}
 	return msg, exitOK
+}
+
+// lazyKeys fetches the policy's key sets, and waits for them as a check
+// at start-up would, only when the decision first asks for a key. A
+// request without a token, with one that fails before any key is needed
+// (malformed, an unknown issuer), or on a route that needs none is
+// decided at once, even when the key servers cannot be reached from here.
+type lazyKeys struct {
+	cache   *jwks.Cache
+	prepare func(ctx context.Context)
+	once    sync.Once
+}
+
+func (k *lazyKeys) Key(ctx context.Context, src jwks.Source, kid string) (*jwks.Key, error) {
+	k.once.Do(func() { k.prepare(ctx) })
+	return k.cache.Key(ctx, src, kid)
 }
 
 // explainRemote asks a running service through extauthz.v1.Admin/Explain.

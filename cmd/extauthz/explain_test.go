@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -159,5 +162,147 @@ func TestExplainRemote(t *testing.T) {
 	}
 	if code, _, errs := runCLI(t, "explain", "--addr", freePort(t), "--path", "/health", "--jwks-fetch-timeout", "2s"); code != exitRuntime || !strings.Contains(errs, "enable-admin-rpc") {
 		t.Errorf("unreachable service: exit %d, stderr %q", code, errs)
+	}
+}
+
+// stalledKeyServer is a key server that accepts connections and never
+// answers until release is called (also at the end of the test). accepted
+// counts the connections it took.
+func stalledKeyServer(t *testing.T) (url string, accepted *atomic.Int64, release func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted = new(atomic.Int64)
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		once  sync.Once
+		done  = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	release = func() {
+		once.Do(func() {
+			ln.Close()
+			<-done
+			mu.Lock()
+			defer mu.Unlock()
+			for _, c := range conns {
+				c.Close()
+			}
+		})
+	}
+	t.Cleanup(release)
+	return "http://" + ln.Addr().String() + "/.well-known/jwks.json", accepted, release
+}
+
+// TestExplainWithoutKeys: a request that needs no key (no token, a route
+// that needs none, a token that fails before any key lookup) is decided
+// while the key server stalls, with a fetch timeout of an hour: explain
+// neither waits for nor fetches the keys, and lists no key source.
+func TestExplainWithoutKeys(t *testing.T) {
+	env := testenv.New(t)
+	raw, err := os.ReadFile("testdata/explain/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwksURL, accepted, _ := stalledKeyServer(t)
+	path := writeFile(t, "policy.yaml", env.Expand(strings.ReplaceAll(string(raw), "${JWKS}", jwksURL)))
+	// A failing explain waits the hour: stop at the test's own deadline
+	// with a message instead of at the binary's.
+	stop := time.Now().Add(time.Hour)
+	if dl, ok := t.Deadline(); ok {
+		stop = dl.Add(-10 * time.Second)
+	}
+	tests := []struct {
+		name   string
+		args   []string
+		reason string
+	}{
+		{"no token", []string{"--path", "/pets"}, "token_missing"},
+		{"route needs none", []string{"--path", "/health"}, "authorization_none"},
+		{"no route", []string{"--method", "POST", "--path", "/pets"}, "route_not_found"},
+		{"malformed token", []string{"--path", "/pets", "--token", "not-a-jwt"}, "token_malformed"},
+		{"issuer not configured", []string{"--path", "/pets", "--token", testenv.New(t).ID(t, issuer.TokenOptions{})}, "issuer_unknown"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			type result struct {
+				code     int
+				out, err string
+			}
+			done := make(chan result, 1)
+			go func() {
+				code, out, errs := runCLI(t, append([]string{"explain", "--config", path, "--jwks-fetch-timeout", "1h"}, tt.args...)...)
+				done <- result{code, out, errs}
+			}()
+			var r result
+			select {
+			case r = <-done:
+			case <-time.After(time.Until(stop)):
+				t.Fatal("explain is waiting on the stalled key server")
+			}
+			var d struct {
+				Reason string            `json:"reason"`
+				JWKS   []json.RawMessage `json:"jwks"`
+			}
+			if err := json.Unmarshal([]byte(r.out), &d); err != nil {
+				t.Fatalf("exit %d, output is not JSON: %v\n%s\n%s", r.code, err, r.out, r.err)
+			}
+			if d.Reason != tt.reason || d.JWKS == nil || len(d.JWKS) != 0 {
+				t.Fatalf("reason %q, jwks %s; want %q and no key source\n%s", d.Reason, d.JWKS, tt.reason, r.out)
+			}
+			if n := accepted.Load(); n != 0 {
+				t.Fatalf("explain opened %d connection(s) to the key server for a decision that needs no key", n)
+			}
+		})
+	}
+}
+
+// TestExplainWaitsForKeysWithToken: with a token of a configured issuer,
+// explain fetches the keys and waits for them up to --jwks-fetch-timeout
+// (plus a second), as before; a key server that never answers then gives
+// jwks_unavailable, with the source listed as not loaded.
+func TestExplainWaitsForKeysWithToken(t *testing.T) {
+	env := testenv.New(t)
+	raw, err := os.ReadFile("testdata/explain/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwksURL, accepted, _ := stalledKeyServer(t)
+	path := writeFile(t, "policy.yaml", env.Expand(strings.ReplaceAll(string(raw), "${JWKS}", jwksURL)))
+	id := env.ID(t, issuer.TokenOptions{})
+	code, out, errs := runCLI(t, "explain", "--config", path, "--jwks-fetch-timeout", "100ms", "--path", "/pets", "--token", id)
+	var d struct {
+		Reason string `json:"reason"`
+		JWKS   []struct {
+			Source string `json:"source"`
+			Loaded bool   `json:"loaded"`
+		} `json:"jwks"`
+	}
+	if err := json.Unmarshal([]byte(out), &d); err != nil {
+		t.Fatalf("exit %d, output is not JSON: %v\n%s\n%s", code, err, out, errs)
+	}
+	if code != exitFail || d.Reason != "jwks_unavailable" || len(d.JWKS) != 1 || d.JWKS[0].Source != jwksURL || d.JWKS[0].Loaded {
+		t.Fatalf("exit %d, %+v; want 1, jwks_unavailable and the stalled source not loaded\n%s", code, d, out)
+	}
+	if accepted.Load() == 0 {
+		t.Fatal("explain decided without asking the key server")
+	}
+	if !strings.Contains(errs, "not every key set loaded") {
+		t.Fatalf("stderr does not say the keys did not load:\n%s", errs)
 	}
 }

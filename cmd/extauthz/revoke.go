@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -40,7 +39,7 @@ func runRevoke(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if code, ok := parseFlags(fs, args, stderr); !ok {
 		return code
 	}
-	raw, err := readTokenFlags(*tok, *tokenFile, os.Stdin)
+	raw, err := readToken(*tok, *tokenFile, os.Stdin)
 	if err != nil {
 		fmt.Fprintf(stderr, "extauthz revoke: %v\n", err)
 		return exitUsage
@@ -156,24 +155,4 @@ func verifyForRevoke(ctx context.Context, snap *policy.Snapshot, raw string, all
 		return nil, errors.New("its issuer is none of the policy's pools")
 	}
 	return nil, errors.Join(errs...)
-}
-
-// readTokenFlags returns the token of --token, or of --token-file (- is
-// stdin, at most 1 MiB) when that is given, which keeps the token out of
-// the process list; trimmed; "" when neither is given.
-func readTokenFlags(tok, file string, stdin io.Reader) (string, error) {
-	if file == "" {
-		return strings.TrimSpace(tok), nil
-	}
-	var b []byte
-	var err error
-	if file == "-" {
-		b, err = io.ReadAll(io.LimitReader(stdin, 1<<20))
-	} else {
-		b, err = os.ReadFile(file)
-	}
-	if err != nil {
-		return "", fmt.Errorf("read token: %w", err)
-	}
-	return strings.TrimSpace(string(b)), nil
 }

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testpki"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/tlsfiles"
 )
 
 // pkiFiles writes a CA, a server pair, a client pair from another CA (the
@@ -134,5 +138,36 @@ func TestServeMutualTLSProcess(t *testing.T) {
 	}
 	if logs := proc.stderr.String(); !strings.Contains(logs, `"mutual_tls":true`) || !strings.Contains(logs, `"grpc_tls":true`) {
 		t.Fatalf("start-up logs do not say the listener is behind mTLS:\n%s", logs)
+	}
+}
+
+// TestTLSLogNotAfter: the certificate's expiry is logged as an RFC 3339
+// date and time in both log formats (zap's console encoder would print a
+// time of day only).
+func TestTLSLogNotAfter(t *testing.T) {
+	ca := testpki.NewCA(t, "server-ca")
+	leaf := ca.Server(t)
+	cert, key := writeFile(t, "tls.crt", string(leaf.CertPEM)), writeFile(t, "tls.key", string(leaf.KeyPEM))
+	notAfter := regexp.MustCompile(`"not_after": ?"([^"]*)"`)
+	for _, format := range []string{"json", "console"} {
+		t.Run(format, func(t *testing.T) {
+			var b bytes.Buffer
+			log, err := newLogger("info", format, &b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := listenerTLSFlags{prefix: "grpc", files: tlsfiles.Files{Cert: cert, Key: key}}
+			if _, err := f.source(time.Hour, log); err != nil {
+				t.Fatal(err)
+			}
+			m := notAfter.FindStringSubmatch(b.String())
+			if m == nil {
+				t.Fatalf("no not_after in the log:\n%s", b.String())
+			}
+			got, err := time.Parse(time.RFC3339, m[1])
+			if err != nil || !got.Equal(leaf.Cert.NotAfter) {
+				t.Fatalf("not_after %q (%v), want %s as RFC 3339", m[1], err, leaf.Cert.NotAfter.UTC().Format(time.RFC3339))
+			}
+		})
 	}
 }

@@ -47,7 +47,7 @@ func (a *Admin) Explain(ctx context.Context, req *extauthzv1.ExplainRequest) (*e
 		// The revocation list in force, as checks consult it.
 		a.az.SetRevocations(a.live.Revocations())
 	}
-	msg, err := Explain(ctx, a.snapshot(), a.az, a.keys.Status(), req)
+	msg, err := Explain(ctx, a.snapshot(), a.az, a.keys.Status, req)
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
 	}

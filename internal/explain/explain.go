@@ -44,9 +44,10 @@ func CheckRequest(req *extauthzv1.ExplainRequest) *authv3.CheckRequest {
 }
 
 // Explain decides req under snap with az, through exactly the translation
-// and decision Check uses, and describes the outcome. sources is the state
-// of the key cache, shown alongside.
-func Explain(ctx context.Context, snap *policy.Snapshot, az *authz.Authorizer, sources []jwks.SourceStatus, req *extauthzv1.ExplainRequest) (*extauthzv1.Decision, error) {
+// and decision Check uses, and describes the outcome. sources reports the
+// state of the key cache, shown alongside (nil: none shown); it is read
+// after the decision, which may have loaded keys.
+func Explain(ctx context.Context, snap *policy.Snapshot, az *authz.Authorizer, sources func() []jwks.SourceStatus, req *extauthzv1.ExplainRequest) (*extauthzv1.Decision, error) {
 	cr := CheckRequest(req)
 	d, resp := grpcauthz.Decide(ctx, snap, az, cr)
 	msg := describe(d, resp)
@@ -54,7 +55,11 @@ func Explain(ctx context.Context, snap *policy.Snapshot, az *authz.Authorizer, s
 	for _, r := range authz.Requirements(d) {
 		msg.Requirements = append(msg.Requirements, &extauthzv1.Requirement{Name: r.Name, Want: r.Want, Got: r.Got, Ok: r.OK})
 	}
-	for _, st := range sources {
+	var statuses []jwks.SourceStatus
+	if sources != nil {
+		statuses = sources()
+	}
+	for _, st := range statuses {
 		ks := &extauthzv1.KeySourceStatus{
 			Source: st.Source.String(), Loaded: st.Loaded, Keys: int32(st.Keys), LastError: st.LastError,
 		}

@@ -13,8 +13,8 @@ import (
 // vtMarshaler is the marshalling code that go-control-plane generates with
 // vtprotobuf for its messages (CheckResponse among them): plain field
 // writes instead of the reflection-driven proto.Marshal. It is compiled in
-// only with the build tag vtprotobuf, which `make build`, the Dockerfile
-// and `make test` set; without it every message takes proto.Marshal, and
+// only with the build tag vtprotobuf, which `make build`, the Dockerfile,
+// `make test` and the release builds (.goreleaser.yaml) set; without it every message takes proto.Marshal, and
 // the bytes on the wire are the same either way.
 type vtMarshaler interface {
 	SizeVT() int

@@ -223,7 +223,9 @@ func (r *Reloader) fields(st *state) []zap.Field {
 		zap.String("cert", r.files.Cert),
 		zap.String("subject", st.leaf.Subject.String()),
 		zap.String("serial", st.leaf.SerialNumber.Text(16)),
-		zap.Time("not_after", st.leaf.NotAfter),
+		// A string, not zap.Time: the console encoder writes times as the
+		// time of day only, and an expiry needs its date in both formats.
+		zap.String("not_after", st.leaf.NotAfter.UTC().Format(time.RFC3339)),
 		zap.Bool("mutual_tls", r.MutualTLS()),
 	}
 }

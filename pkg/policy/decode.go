@@ -278,11 +278,9 @@ func (r *reporter) unknownField(p pair, path string, fields []structField) {
 	for i, f := range fields {
 		known[i] = f.name
 	}
-	for _, k := range known {
-		if strings.EqualFold(k, p.name) {
-			r.problemf(p.key, keyPath(path, p.name), "unknown field %q: did you mean %q?", p.name, k)
-			return
-		}
+	if k := suggest(p.name, known); k != "" {
+		r.problemf(p.key, keyPath(path, p.name), "unknown field %q: did you mean %q?", p.name, k)
+		return
 	}
 	r.problemf(p.key, keyPath(path, p.name), "unknown field %q (known fields: %s)", p.name, strings.Join(known, ", "))
 }

@@ -57,7 +57,8 @@ func TestDecodeStrictness(t *testing.T) {
 		want      []string // problem strings, in order
 	}{
 		{"unknown field with a hint", "apiversion: x\n", []string{`p.yaml:1:1: apiversion: unknown field "apiversion": did you mean "apiVersion"?`}},
-		{"unknown nested field", "routes:\n  - { nme: a }\n", []string{`p.yaml:2:7: routes[0].nme: unknown field "nme" (known fields: name, match, authorization, authorizer, mode, scopes, groups, claims, claimHeaders, dryRun)`}},
+		{"unknown nested field", "routes:\n  - { colour: a }\n", []string{`p.yaml:2:7: routes[0].colour: unknown field "colour" (known fields: name, match, authorization, authorizer, mode, scopes, groups, claims, claimHeaders, dryRun)`}},
+		{"misspelt nested field", "routes:\n  - { nme: a }\n", []string{`p.yaml:2:7: routes[0].nme: unknown field "nme": did you mean "name"?`}},
 		{"list where a mapping is needed", "authorizers: [a]\n", []string{"p.yaml:1:14: authorizers: must be a mapping, not a list"}},
 		{"mapping where a list is needed", "routes: { a: b }\n", []string{"p.yaml:1:9: routes: must be a list, not a mapping"}},
 		{"duplicate key", "routes: []\nroutes: []\n", []string{`p.yaml:2:1: routes: duplicate key "routes" (first at line 1)`}},

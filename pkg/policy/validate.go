@@ -57,6 +57,9 @@ type validator struct {
 	opts Options
 	out  validated
 	strs map[string]string // see intern
+	// authorizerNames are the defined authorizer names in file order, for
+	// a "did you mean" on a route that names an unknown one.
+	authorizerNames []string
 }
 
 // validate checks the whole document and reads it into its Go form.
@@ -70,6 +73,7 @@ func validate(r *reporter, doc *document, dir string, opts Options) *validated {
 	v.apiVersion(doc)
 	for _, e := range doc.Authorizers.Entries {
 		v.out.authorizers[e.Name] = v.authorizer(e.Name, &e.Val)
+		v.authorizerNames = append(v.authorizerNames, e.Name)
 	}
 	if !doc.Routes.Set() {
 		v.missing(doc.docValue, doc.Routes.docValue, "a policy needs at least one route")
@@ -206,7 +210,11 @@ var responseTypes = []string{"UNAUTHORIZED", "ACCESS_DENIED", "MISSING_AUTHENTIC
 
 func (v *validator) gatewayResponse(name string, key *yaml.Node, d *gatewayResponseDoc) {
 	if !slices.Contains(responseTypes, name) {
-		v.problemf(key, d.Path(), "unknown gateway response type %q (known: %s)", name, strings.Join(responseTypes, ", "))
+		if k := suggest(name, responseTypes); k != "" {
+			v.problemf(key, d.Path(), "unknown gateway response type %q: did you mean %q?", name, k)
+		} else {
+			v.problemf(key, d.Path(), "unknown gateway response type %q (known: %s)", name, strings.Join(responseTypes, ", "))
+		}
 		return
 	}
 	if d.bad {

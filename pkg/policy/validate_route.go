@@ -127,7 +127,11 @@ func (v *validator) routeAuthorizer(d *routeDoc, r *Route, authKnown bool) {
 	// defined; only a name defined nowhere is reported here.
 	az, known := v.out.authorizers[s]
 	if !known {
-		v.problemf(d.Authorizer.Node, d.Authorizer.Path(), "unknown authorizer %q", s)
+		if k := suggest(s, v.authorizerNames); k != "" {
+			v.problemf(d.Authorizer.Node, d.Authorizer.Path(), "unknown authorizer %q: did you mean %q?", s, k)
+		} else {
+			v.problemf(d.Authorizer.Node, d.Authorizer.Path(), "unknown authorizer %q", s)
+		}
 		return
 	}
 	r.Authorizer = az
