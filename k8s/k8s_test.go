@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/kustomize/api/krusty"
+	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
@@ -176,9 +177,21 @@ func decode(docs [][]byte) (*objects, error) {
 	return o, errors.Join(errs...)
 }
 
+// into decodes as the API server's strict field validation does: an
+// unknown field, a field spelt in another case (which Go's encoding/json,
+// and so yaml.UnmarshalStrict, would match) or a duplicate field is an
+// error.
 func into[T any](y []byte, list *[]*T) error {
+	j, err := yaml.YAMLToJSONStrict(y)
+	if err != nil {
+		return err
+	}
 	v := new(T)
-	if err := yaml.UnmarshalStrict(y, v); err != nil {
+	strictErrs, err := sigsjson.UnmarshalStrict(j, v, sigsjson.DisallowDuplicateFields, sigsjson.DisallowUnknownFields)
+	if err != nil {
+		return err
+	}
+	if err := errors.Join(strictErrs...); err != nil {
 		return err
 	}
 	*list = append(*list, v)
@@ -1154,6 +1167,8 @@ func TestChecksCatchBreakage(t *testing.T) {
 func TestStrictDecoding(t *testing.T) {
 	for _, tt := range []struct{ name, doc, want string }{
 		{"misspelled field", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replica: 2}\n", "unknown field"},
+		{"field in another case", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {revisionhistorylimit: 2}\n", "unknown field"},
+		{"duplicate field", "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: x}\nautomountServiceAccountToken: false\nautomountServiceAccountToken: true\n", "already set"},
 		{"wrong type", "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {ports: [{port: http}]}\n", "port"},
 		{"unknown kind", "apiVersion: v1\nkind: Secret\nmetadata: {name: x}\n", "no strict decoder"},
 		{"misspelled Certificate field", "apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata: {name: x}\nspec: {secretName: x, dnsName: [a], issuerRef: {name: i}}\n", "unknown field"},
