@@ -182,7 +182,7 @@ func TestChartValuesFilesListed(t *testing.T) {
 		listed = append(listed, tc.file)
 	}
 	var found []string
-	for _, pattern := range []string{"../deploy/helm/cognito-extauthz/examples/*.yaml", "../deploy/*/values*.yaml"} {
+	for _, pattern := range []string{"../deploy/helm/cognito-extauthz/examples/*.yaml", "../deploy/*/values.yaml"} {
 		m, err := filepath.Glob(pattern)
 		if err != nil {
 			t.Fatal(err)
