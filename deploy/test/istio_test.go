@@ -25,10 +25,11 @@ func istioSpec(t testing.TB, where string, raw []byte, m proto.Message) {
 	}
 }
 
-// istioObject decodes an Istio object: metadata strictly into the
-// client-go type's ObjectMeta, spec strictly as the istio.io/api message.
-func istioObject(t testing.TB, d doc, spec proto.Message) metav1.ObjectMeta {
+// istioObject decodes an Istio object into its client-go type (obj), and
+// its spec once more, strictly, as the istio.io/api message.
+func istioObject(t testing.TB, d doc, obj any, spec proto.Message) metav1.ObjectMeta {
 	t.Helper()
+	strict(t, d, obj)
 	meta, raw := rawSpec(t, d)
 	istioSpec(t, d.file+" "+d.name, raw, spec)
 	return meta
@@ -84,7 +85,7 @@ func checkIstio(t testing.TB, dir string) {
 		t.Fatalf("%d AuthorizationPolicies, want 1", len(aps))
 	}
 	ap := &securityv1beta1.AuthorizationPolicy{}
-	meta := istioObject(t, aps[0], ap)
+	meta := istioObject(t, aps[0], &securityv1.AuthorizationPolicy{}, ap)
 	if ap.GetAction() != securityv1beta1.AuthorizationPolicy_CUSTOM || ap.GetProvider().GetName() != "cognito-extauthz" {
 		t.Errorf("AuthorizationPolicy %s: action %v provider %q, want CUSTOM cognito-extauthz", meta.Name, ap.GetAction(), ap.GetProvider().GetName())
 	}
@@ -103,7 +104,7 @@ func checkIstio(t testing.TB, dir string) {
 		t.Fatalf("%d PeerAuthentications, want 1", len(pas))
 	}
 	pa := &securityv1beta1.PeerAuthentication{}
-	meta = istioObject(t, pas[0], pa)
+	meta = istioObject(t, pas[0], &securityv1.PeerAuthentication{}, pa)
 	podLabels := labels.Set(c.deployment.Spec.Template.Labels)
 	if meta.Namespace != c.service.Namespace || !labels.SelectorFromSet(pa.GetSelector().GetMatchLabels()).Matches(podLabels) || len(pa.GetSelector().GetMatchLabels()) == 0 {
 		t.Errorf("PeerAuthentication %s/%s does not select the chart's pods %v", meta.Namespace, meta.Name, podLabels)
