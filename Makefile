@@ -143,7 +143,7 @@ $(TOOLS) &: tools/go.mod tools/go.sum
 # helm renders and lints the chart in `make test` (k8s/chart_test.go); it
 # is pinned in tools/go.mod with the release tools but built on its own.
 $(HELM): tools/go.mod tools/go.sum
-	$(call say,building helm from tools/go.mod -- about 4 min the first time on 2 cores)
+	$(call say,building helm from tools/go.mod -- about 3 min of 2 cores the first time$(,) more on a busy machine)
 	cd tools && $(GO) build -trimpath -o bin/ helm.sh/helm/v4/cmd/helm
 	@touch $@
 
