@@ -39,8 +39,10 @@ type chartCase struct {
 	file string // from the repository root; "" for the chart's defaults
 	ov   overlay
 	// validPolicy: the policy ConfigMap holds a policy that the policy
-	// validator accepts. False for the values files whose policy has a
-	// revocation: block (see TestChartRevocation for what is checked there).
+	// validator accepts. False where the chart renders no policy
+	// (existing-policy.yaml) and for the values files whose policy has a
+	// revocation: block, which are never given to the validator (see
+	// TestChartRevocation for what is checked there instead).
 	validPolicy bool
 }
 
