@@ -17,6 +17,7 @@ export CGO_ENABLED = 0
 BUILDFLAGS := -trimpath -ldflags '$(LDFLAGS)'
 IMAGE ?= ghcr.io/cognito-extauthz/extauthz
 BIN := bin/extauthz
+HELM := tools/bin/helm
 , := ,
 # progress lines for the long targets, on stderr
 say = @printf '==> %s (%s)\n' "$(1)" "$$(date +%H:%M:%S)" >&2
@@ -48,9 +49,11 @@ run: build ## build bin/extauthz, then run the zero-setup demo (embedded policy 
 # outside CI), the failures in full and a count; its exit status is go
 # test's.
 .PHONY: test
-test: e2e-deps ## run every test (unit, integration, end-to-end against cognito-local) with the race detector; lists the skipped tests and why
+test: e2e-deps $(HELM) ## run every test (unit, integration, end-to-end against cognito-local, the Helm chart, the mesh examples) with the race detector; lists the skipped tests and why
 	$(call say,go test -race ./... -- compiles with the race detector (needs gcc) and prints one line per package as it finishes$(,) then the skipped tests and the failures)
 	CGO_ENABLED=1 $(GO) tool gotestsum --format standard-quiet --raw-command -- $(GO) test -json -race -count=1 -timeout=30m ./...
+	$(call say,go test -race in deploy/test -- the Istio$(,) Gateway API$(,) Envoy Gateway and Contour examples against their own Go types)
+	cd deploy/test && CGO_ENABLED=1 $(GO) test -race -count=1 -timeout=10m ./...
 
 .PHONY: test-short
 test-short: ## unit and integration tests only, no race detector
@@ -143,6 +146,17 @@ $(TOOLS) &: tools/go.mod tools/go.sum
 	$(call say,building goreleaser syft actionlint from tools/go.mod -- large: 5-15 min the first time on 2 cores)
 	cd tools && $(GO) build -trimpath -o bin/ github.com/goreleaser/goreleaser/v2 github.com/anchore/syft/cmd/syft github.com/rhysd/actionlint/cmd/actionlint
 	@touch $(TOOLS)
+
+# helm renders and lints the chart in `make test` (k8s/chart_test.go); it
+# is pinned in tools/go.mod with the release tools but built on its own.
+$(HELM): tools/go.mod tools/go.sum
+	$(call say,building helm from tools/go.mod -- about 3 min of 2 cores the first time$(,) more on a busy machine)
+	cd tools && $(GO) build -trimpath -o bin/ helm.sh/helm/v4/cmd/helm
+	@touch $@
+
+.PHONY: chart-files
+chart-files: ## copy the shipped alerts into the Helm chart (a test fails when the copy is stale)
+	cp examples/grafana/alerts.yaml deploy/helm/cognito-extauthz/files/alerts.yaml
 
 # GoReleaser runs without this Makefile's GOFLAGS and CGO_ENABLED, as in the
 # release workflow, so that a flag only the Makefile sets shows as a drift.

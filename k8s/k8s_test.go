@@ -1,10 +1,12 @@
 // Package k8s_test renders every kustomize overlay with kustomize's own Go
-// API, decodes each object strictly into the k8s.io/api types (an unknown or
-// misspelled field is an error, as with kubectl --validate=strict), and
-// checks the invariants the deployment depends on.
+// API, and the Helm chart with the real helm (chart_test.go), decodes each
+// object strictly into the k8s.io/api types (an unknown or misspelled field
+// is an error, as with kubectl --validate=strict), and checks the invariants
+// the deployment depends on: one check function for both.
 package k8s_test
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -26,6 +28,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
@@ -67,7 +70,8 @@ const (
 	selected                 // only pods picked by a non-empty label selector
 )
 
-// overlay is what one layout must satisfy beyond the common invariants.
+// overlay is what one layout must satisfy beyond the common invariants: a
+// kustomize overlay, or the chart rendered with one values file.
 type overlay struct {
 	dir         string
 	envoyConfig string         // the bootstrap the Envoy ConfigMap must equal; "" when Envoy is not in the pod
@@ -79,19 +83,34 @@ type overlay struct {
 	// cert-manager certificate (the kubelet then probes /readyz too: its
 	// gRPC probe cannot speak TLS).
 	grpcMTLS bool
+	// policyFile: the file the policy ConfigMap must hold byte for byte;
+	// "" when the caller checks the content itself (a chart values file
+	// that brings its own policy).
+	policyFile string
+	// policyConfigMap: the fixed name of the policy ConfigMap;
+	// "extauthz-policy" when empty.
+	policyConfigMap string
+	// externalPolicy: the policy ConfigMap is made outside this rendering
+	// (the chart's policy.existingConfigMap): only its mount is checked.
+	externalPolicy bool
+	// egress: the ports a NetworkPolicy that restricts egress must open
+	// (DNS and HTTPS for the JWKS always, Redis when it is used).
+	egress []int32
 }
 
 var overlays = []overlay{
 	{
-		dir:      "overlays/shared",
-		ingress:  map[int32]peer{9001: selected, 9002: selected},
-		grpcMTLS: true,
+		dir:        "overlays/shared",
+		ingress:    map[int32]peer{9001: selected, 9002: selected},
+		grpcMTLS:   true,
+		policyFile: policySource,
 	},
 	{
 		dir:            "overlays/sidecar",
 		envoyConfig:    "../envoy/sidecar.yaml",
 		ingress:        map[int32]peer{8080: anyone, 9002: selected},
 		grpcOnLoopback: true,
+		policyFile:     policySource,
 	},
 }
 
@@ -107,6 +126,8 @@ type objects struct {
 	netpols         []*networkingv1.NetworkPolicy
 	certificates    []*certificate
 	issuers         []*issuer
+	serviceMonitors []*serviceMonitor
+	prometheusRules []*prometheusRule
 }
 
 // render runs kustomize on dir and returns each object's YAML.
@@ -159,6 +180,10 @@ func decode(docs [][]byte) (*objects, error) {
 			err = into(y, &o.certificates)
 		case "cert-manager.io/v1/Issuer":
 			err = into(y, &o.issuers)
+		case "monitoring.coreos.com/v1/ServiceMonitor":
+			err = into(y, &o.serviceMonitors)
+		case "monitoring.coreos.com/v1/PrometheusRule":
+			err = into(y, &o.prometheusRules)
 		default:
 			err = fmt.Errorf("%s: no strict decoder and no invariants for this kind; extend the test", gvk)
 		}
@@ -169,9 +194,21 @@ func decode(docs [][]byte) (*objects, error) {
 	return o, errors.Join(errs...)
 }
 
+// into decodes as the API server's strict field validation does: an
+// unknown field, a field spelt in another case (which Go's encoding/json,
+// and so yaml.UnmarshalStrict, would match) or a duplicate field is an
+// error.
 func into[T any](y []byte, list *[]*T) error {
+	j, err := yaml.YAMLToJSONStrict(y)
+	if err != nil {
+		return err
+	}
 	v := new(T)
-	if err := yaml.UnmarshalStrict(y, v); err != nil {
+	strictErrs, err := sigsjson.UnmarshalStrict(j, v, sigsjson.DisallowDuplicateFields, sigsjson.DisallowUnknownFields)
+	if err != nil {
+		return err
+	}
+	if err := errors.Join(strictErrs...); err != nil {
 		return err
 	}
 	*list = append(*list, v)
@@ -234,6 +271,7 @@ func check(o *objects, ov overlay) error {
 	errs = append(errs, checkWorkloadObjects(o, d)...)
 	errs = append(errs, checkServices(o, pod)...)
 	errs = append(errs, checkNetworkPolicy(o, pod, ov)...)
+	errs = append(errs, checkMonitoring(o)...)
 
 	if ov.envoyConfig != "" {
 		errs = append(errs, checkEnvoy(o, pod, ext, ov)...)
@@ -334,8 +372,7 @@ func checkContainer(c corev1.Container) []error {
 	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil || c.Lifecycle.PreStop.Sleep.Seconds <= 0 {
 		fail("preStop sleep required: the pod must keep serving while endpoints drain")
 	}
-	repo, tag, ok := strings.Cut(c.Image, ":")
-	if !ok || tag == "" || tag == "latest" || strings.Contains(tag, "/") || repo == "" {
+	if repo, tag, digest := parseImage(c.Image); repo == "" || digest == "" && (tag == "" || tag == "latest") {
 		fail("image %q must carry a pinned tag", c.Image)
 	}
 	return errs
@@ -344,7 +381,7 @@ func checkContainer(c corev1.Container) []error {
 func checkExtauthz(o *objects, pod *corev1.PodTemplateSpec, c *corev1.Container, ov overlay) []error {
 	var errs []error
 	fail := func(format string, a ...any) { errs = append(errs, fmt.Errorf("extauthz: "+format, a...)) }
-	if repo, _, _ := strings.Cut(c.Image, ":"); repo != extauthzImage {
+	if repo, _, _ := parseImage(c.Image); repo != extauthzImage {
 		fail("image %q, want %s:<version>", c.Image, extauthzImage)
 	}
 	if len(c.Command) != 0 || len(c.Args) == 0 || c.Args[0] != "serve" {
@@ -356,19 +393,28 @@ func checkExtauthz(o *objects, pod *corev1.PodTemplateSpec, c *corev1.Container,
 		return append(errs, err)
 	}
 	// The policy: a ConfigMap mounted as a whole directory, holding the file.
-	cm, key, err := mountedConfigMap(o, pod, c, settings.config)
-	if err != nil {
+	wantName := cmp.Or(ov.policyConfigMap, "extauthz-policy")
+	if ov.externalPolicy {
+		name, err := mountedConfigMapName(pod, c, settings.config)
+		if err != nil {
+			fail("policy %s: %v", settings.config, err)
+		} else if name != wantName {
+			fail("policy ConfigMap is %q, want %q", name, wantName)
+		}
+	} else if cm, key, err := mountedConfigMap(o, pod, c, settings.config); err != nil {
 		fail("policy %s: %v", settings.config, err)
 	} else {
-		if cm.Name != "extauthz-policy" {
-			fail("policy ConfigMap is %q: it must keep its fixed name (no hash suffix) so the kubelet updates it in place", cm.Name)
+		if cm.Name != wantName {
+			fail("policy ConfigMap is %q: it must keep its fixed name (%s, no hash suffix) so the kubelet updates it in place", cm.Name, wantName)
 		}
-		want, err := os.ReadFile(policySource)
-		if err != nil {
-			return append(errs, err)
-		}
-		if cm.Data[key] != string(want) {
-			fail("policy ConfigMap key %s differs from %s", key, policySource)
+		if ov.policyFile != "" {
+			want, err := os.ReadFile(ov.policyFile)
+			if err != nil {
+				return append(errs, err)
+			}
+			if cm.Data[key] != string(want) {
+				fail("policy ConfigMap key %s differs from %s", key, ov.policyFile)
+			}
 		}
 	}
 
@@ -504,7 +550,9 @@ func extauthzSettings(c *corev1.Container) (settings, error) {
 	var s settings
 	var errs []error
 	for _, e := range c.Env {
-		if strings.HasPrefix(e.Name, "EXTAUTHZ_") && e.ValueFrom != nil {
+		// A secret is not a setting this test resolves; the Redis password
+		// must come from a Secret.
+		if strings.HasPrefix(e.Name, "EXTAUTHZ_") && e.ValueFrom != nil && e.Name != "EXTAUTHZ_REVOCATION_REDIS_PASSWORD" {
 			errs = append(errs, fmt.Errorf("%s uses valueFrom; this test cannot resolve it", e.Name))
 		}
 	}
@@ -617,6 +665,33 @@ func container(pod *corev1.PodTemplateSpec, name string) *corev1.Container {
 // through a DIRECTORY mount (a subPath mount is never updated by the kubelet)
 // and returns it with the data key that becomes the file.
 func mountedConfigMap(o *objects, pod *corev1.PodTemplateSpec, c *corev1.Container, file string) (*corev1.ConfigMap, string, error) {
+	name, key, err := mountedConfigMapKey(pod, c, file)
+	if err != nil {
+		return nil, "", err
+	}
+	for _, cm := range o.configMaps {
+		if cm.Name == name {
+			if _, ok := cm.Data[key]; !ok {
+				return nil, "", fmt.Errorf("ConfigMap %s has no key %s", cm.Name, key)
+			}
+			return cm, key, nil
+		}
+	}
+	return nil, "", fmt.Errorf("ConfigMap %s is not part of the overlay", name)
+}
+
+// mountedConfigMapName is the name of the ConfigMap that provides file
+// through a directory mount, for a ConfigMap made outside the rendering.
+func mountedConfigMapName(pod *corev1.PodTemplateSpec, c *corev1.Container, file string) (string, error) {
+	name, _, err := mountedConfigMapKey(pod, c, file)
+	return name, err
+}
+
+// mountedConfigMapKey resolves file to a ConfigMap name and key through a
+// directory mount of a configMap volume, or of a projected volume (which
+// puts several ConfigMaps' files in one directory, as the chart does with
+// the revocation list beside the policy).
+func mountedConfigMapKey(pod *corev1.PodTemplateSpec, c *corev1.Container, file string) (string, string, error) {
 	dir, base := path.Split(file)
 	dir = path.Clean(dir)
 	for _, m := range c.VolumeMounts {
@@ -624,34 +699,51 @@ func mountedConfigMap(o *objects, pod *corev1.PodTemplateSpec, c *corev1.Contain
 			continue
 		}
 		if m.SubPath != "" || m.SubPathExpr != "" {
-			return nil, "", fmt.Errorf("mounted with subPath at %s: the kubelet never updates subPath mounts", m.MountPath)
+			return "", "", fmt.Errorf("mounted with subPath at %s: the kubelet never updates subPath mounts", m.MountPath)
 		}
 		for _, v := range pod.Spec.Volumes {
 			if v.Name != m.Name {
 				continue
 			}
-			if v.ConfigMap == nil {
-				return nil, "", fmt.Errorf("volume %s is not a ConfigMap", v.Name)
-			}
-			key := base
-			for _, it := range v.ConfigMap.Items {
-				if it.Path == base {
-					key = it.Key
-				}
-			}
-			for _, cm := range o.configMaps {
-				if cm.Name == v.ConfigMap.Name {
-					if _, ok := cm.Data[key]; !ok {
-						return nil, "", fmt.Errorf("ConfigMap %s has no key %s", cm.Name, key)
+			var sources []*corev1.ConfigMapProjection
+			switch {
+			case v.ConfigMap != nil:
+				sources = append(sources, &corev1.ConfigMapProjection{LocalObjectReference: v.ConfigMap.LocalObjectReference, Items: v.ConfigMap.Items})
+			case v.Projected != nil:
+				for _, src := range v.Projected.Sources {
+					if src.ConfigMap != nil {
+						sources = append(sources, src.ConfigMap)
 					}
-					return cm, key, nil
 				}
 			}
-			return nil, "", fmt.Errorf("ConfigMap %s is not part of the overlay", v.ConfigMap.Name)
+			if len(sources) == 0 {
+				return "", "", fmt.Errorf("volume %s is not a ConfigMap", v.Name)
+			}
+			for _, src := range sources {
+				if len(src.Items) == 0 {
+					return src.Name, base, nil
+				}
+				for _, it := range src.Items {
+					if it.Path == base {
+						return src.Name, it.Key, nil
+					}
+				}
+			}
+			return "", "", fmt.Errorf("volume %s puts no file %s in %s", v.Name, base, dir)
 		}
-		return nil, "", fmt.Errorf("volume %s not defined", m.Name)
+		return "", "", fmt.Errorf("volume %s not defined", m.Name)
 	}
-	return nil, "", fmt.Errorf("no volume mounted at %s", dir)
+	return "", "", fmt.Errorf("no volume mounted at %s", dir)
+}
+
+// parseImage splits an image reference into repository, tag and digest
+// (a registry's :port stays in the repository).
+func parseImage(ref string) (repo, tag, digest string) {
+	repo, digest, _ = strings.Cut(ref, "@")
+	if i := strings.LastIndex(repo, ":"); i > strings.LastIndex(repo, "/") {
+		repo, tag = repo[:i], repo[i+1:]
+	}
+	return repo, tag, digest
 }
 
 func checkWorkloadObjects(o *objects, d *appsv1.Deployment) []error {
@@ -770,6 +862,46 @@ func checkNetworkPolicy(o *objects, pod *corev1.PodTemplateSpec, ov overlay) []e
 	for port := range opened {
 		if _, ok := ov.ingress[port]; !ok {
 			fail("NetworkPolicy %s opens port %d, which this layout must not expose", np.Name, port)
+		}
+	}
+	return append(errs, checkEgress(np, ov)...)
+}
+
+// checkEgress: egress is either open, or restricted to exactly the ports
+// the layout needs. A restriction that forgot DNS or HTTPS would keep the
+// JWKS out of reach, and the pods never ready.
+func checkEgress(np *networkingv1.NetworkPolicy, ov overlay) []error {
+	restricted := slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress)
+	switch {
+	case !restricted && ov.egress == nil:
+		return nil
+	case !restricted:
+		return []error{fmt.Errorf("NetworkPolicy %s does not restrict egress; this layout restricts it to ports %v", np.Name, ov.egress)}
+	case ov.egress == nil:
+		return []error{fmt.Errorf("NetworkPolicy %s restricts egress, which this layout leaves open", np.Name)}
+	}
+	var errs []error
+	opened := map[int32]bool{}
+	for _, rule := range np.Spec.Egress {
+		if len(rule.Ports) == 0 || len(rule.To) == 0 {
+			errs = append(errs, fmt.Errorf("NetworkPolicy %s has an egress rule without ports or peers: it opens everything", np.Name))
+		}
+		for _, p := range rule.Ports {
+			if p.Port == nil || p.Port.Type != intstr.Int || p.EndPort != nil {
+				errs = append(errs, fmt.Errorf("NetworkPolicy %s: use single numeric egress ports so this test can check them", np.Name))
+				continue
+			}
+			opened[p.Port.IntVal] = true
+		}
+	}
+	for _, port := range ov.egress {
+		if !opened[port] {
+			errs = append(errs, fmt.Errorf("NetworkPolicy %s does not open egress port %d", np.Name, port))
+		}
+	}
+	for port := range opened {
+		if !slices.Contains(ov.egress, port) {
+			errs = append(errs, fmt.Errorf("NetworkPolicy %s opens egress port %d, which this layout does not use", np.Name, port))
 		}
 	}
 	return errs
@@ -1069,6 +1201,8 @@ func TestChecksCatchBreakage(t *testing.T) {
 func TestStrictDecoding(t *testing.T) {
 	for _, tt := range []struct{ name, doc, want string }{
 		{"misspelled field", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {replica: 2}\n", "unknown field"},
+		{"field in another case", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {revisionhistorylimit: 2}\n", "unknown field"},
+		{"duplicate field", "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: x}\nautomountServiceAccountToken: false\nautomountServiceAccountToken: true\n", "already set"},
 		{"wrong type", "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec: {ports: [{port: http}]}\n", "port"},
 		{"unknown kind", "apiVersion: v1\nkind: Secret\nmetadata: {name: x}\n", "no strict decoder"},
 		{"misspelled Certificate field", "apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata: {name: x}\nspec: {secretName: x, dnsName: [a], issuerRef: {name: i}}\n", "unknown field"},
