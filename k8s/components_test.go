@@ -222,3 +222,52 @@ func docBlock(t *testing.T, file, marker string) string {
 	t.Fatalf("%s has no yaml block with %q", file, marker)
 	return ""
 }
+
+// TestRevocationRedisComponent: with the revocation-redis component, the
+// extauthz container reads the Redis password from the Secret
+// extauthz-redis (never from the policy), and the only egress to port 6379
+// goes to selected Redis pods. (TestOverlays holds the rest of the layout,
+// egress ports included, to the shared overlay's invariants.)
+func TestRevocationRedisComponent(t *testing.T) {
+	o, err := decode(render(t, "testdata/shared-redis"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ext := container(&o.deployments[0].Spec.Template, "extauthz")
+	var found bool
+	for _, e := range ext.Env {
+		if e.Name != "EXTAUTHZ_REVOCATION_REDIS_PASSWORD" {
+			continue
+		}
+		found = true
+		if e.Value != "" || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil ||
+			e.ValueFrom.SecretKeyRef.Name != "extauthz-redis" || e.ValueFrom.SecretKeyRef.Key != "password" {
+			t.Errorf("EXTAUTHZ_REVOCATION_REDIS_PASSWORD is not read from Secret extauthz-redis key password: %+v", e)
+		}
+	}
+	if !found {
+		t.Fatal("no EXTAUTHZ_REVOCATION_REDIS_PASSWORD in the extauthz container")
+	}
+	for _, rule := range o.netpols[0].Spec.Egress {
+		for _, p := range rule.Ports {
+			if p.Port.IntVal != 6379 {
+				continue
+			}
+			for _, to := range rule.To {
+				if to.IPBlock != nil || to.PodSelector == nil || len(to.PodSelector.MatchLabels) == 0 {
+					t.Errorf("egress to Redis is open beyond Redis's pods: %+v", to)
+				}
+			}
+		}
+	}
+	// Without the component, the shared overlay has neither.
+	plain, err := decode(render(t, "overlays/shared"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range container(&plain.deployments[0].Spec.Template, "extauthz").Env {
+		if e.Name == "EXTAUTHZ_REVOCATION_REDIS_PASSWORD" {
+			t.Error("the plain shared overlay sets the Redis password")
+		}
+	}
+}

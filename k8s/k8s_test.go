@@ -112,6 +112,14 @@ var overlays = []overlay{
 		grpcOnLoopback: true,
 		policyFile:     policySource,
 	},
+	{
+		// The shared overlay with the revocation-redis component.
+		dir:        "testdata/shared-redis",
+		ingress:    map[int32]peer{9001: selected, 9002: selected},
+		grpcMTLS:   true,
+		policyFile: policySource,
+		egress:     []int32{53, 443, 6379},
+	},
 }
 
 // objects are the decoded objects of one rendered overlay.

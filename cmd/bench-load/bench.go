@@ -126,57 +126,12 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 	}
 	defer svc.stop()
 
-	allowed := func(r *authv3.CheckResponse) bool { return r.GetStatus().GetCode() == 0 }
-	cachedReq := loadgen.Request(toks.IDs[0])
-	statusOnly := c.clientDecode == "status"
-	cached := loadgen.Load{Workers: c.workers, Connections: c.connections, Duration: c.warmup,
-		Next: func(int) *authv3.CheckRequest { return cachedReq }, OK: allowed, StatusOnly: statusOnly}
 	servers := []*server{noop, svc}
-	for _, s := range servers {
-		fmt.Fprintf(os.Stderr, "cached-token warm-up against %s...\n", s.name)
-		if _, err := loadgen.Drive(ctx, s.addr, cached); err != nil {
-			return err
-		}
+	rounds, moreUnits, err := c.runRounds(ctx, servers, toks)
+	if err != nil {
+		return err
 	}
-	// The servers take turns, round by round, so that a change in the
-	// machine's load during the benchmark falls on both alike.
-	cached.Duration = c.duration / time.Duration(c.rounds)
-	var rounds [2][2][]run // [cached, unique][noop, service][round]
-	for r := range c.rounds {
-		for i, s := range servers {
-			fmt.Fprintf(os.Stderr, "cached-token run against %s (round %d of %d)...\n", s.name, r+1, c.rounds)
-			stopProfile := c.profile(s, fmt.Sprintf("cached-%d", r+1), cached.Duration)
-			res, err := measure(ctx, s, cached)
-			stopProfile()
-			if err != nil {
-				return err
-			}
-			rounds[0][i] = append(rounds[0][i], res)
-		}
-	}
-	// Each round sends its own slice of the unique tokens to both servers.
-	per := (c.tokens - 1) / c.rounds
-	for r := range c.rounds {
-		first := 1 + r*per
-		unique := loadgen.Load{Workers: c.workers, Connections: c.connections, Duration: 10 * time.Minute,
-			Requests: per, Next: func(i int) *authv3.CheckRequest { return loadgen.Request(toks.IDs[first+i]) }, OK: allowed,
-			StatusOnly: statusOnly}
-		for i, s := range servers {
-			fmt.Fprintf(os.Stderr, "unique-token run against %s (round %d of %d, %d requests)...\n", s.name, r+1, c.rounds, per)
-			stopProfile := c.profile(s, fmt.Sprintf("unique-%d", r+1), 3*time.Second)
-			res, err := measure(ctx, s, unique)
-			stopProfile()
-			if err != nil {
-				return err
-			}
-			rounds[1][i] = append(rounds[1][i], res)
-		}
-		u, err := toks.RS256VerifyCPU(500)
-		if err != nil {
-			return err
-		}
-		units = append(units, u)
-	}
+	units = append(units, moreUnits...)
 	rs256 = 0
 	for _, u := range units {
 		rs256 += u / time.Duration(len(units))
@@ -197,6 +152,66 @@ func bench(ctx context.Context, c config, out io.Writer) error {
 		cacheBytes: g["extauthz_token_cache_bytes"], heap: g["go_memstats_heap_alloc_bytes"],
 		load0: load0, load1: loadavg()})
 	return nil
+}
+
+// runRounds warms both servers up, then drives them in turn, round by
+// round, with the cached token and then each round's slice of the unique
+// tokens, so that a change in the machine's load falls on both alike. It
+// returns the runs by [cached, unique][noop, service][round], and the RS256
+// unit measured after each unique round.
+func (c config) runRounds(ctx context.Context, servers []*server, toks *loadgen.Tokens) (rounds [2][2][]run, units []time.Duration, err error) {
+	allowed := func(r *authv3.CheckResponse) bool { return r.GetStatus().GetCode() == 0 }
+	cachedReq := loadgen.Request(toks.IDs[0])
+	statusOnly := c.clientDecode == "status"
+	cached := loadgen.Load{Workers: c.workers, Connections: c.connections, Duration: c.warmup,
+		Next: func(int) *authv3.CheckRequest { return cachedReq }, OK: allowed, StatusOnly: statusOnly}
+	for _, s := range servers {
+		fmt.Fprintf(os.Stderr, "cached-token warm-up against %s...\n", s.name)
+		if _, err := loadgen.Drive(ctx, s.addr, cached); err != nil {
+			return rounds, nil, err
+		}
+	}
+	cached.Duration = c.duration / time.Duration(c.rounds)
+	for r := range c.rounds {
+		for i, s := range servers {
+			fmt.Fprintf(os.Stderr, "cached-token run against %s (round %d of %d)...\n", s.name, r+1, c.rounds)
+			res, err := c.measureProfiled(ctx, s, fmt.Sprintf("cached-%d", r+1), cached.Duration, cached)
+			if err != nil {
+				return rounds, nil, err
+			}
+			rounds[0][i] = append(rounds[0][i], res)
+		}
+	}
+	// Each round sends its own slice of the unique tokens to both servers.
+	per := (c.tokens - 1) / c.rounds
+	for r := range c.rounds {
+		first := 1 + r*per
+		unique := loadgen.Load{Workers: c.workers, Connections: c.connections, Duration: 10 * time.Minute,
+			Requests: per, Next: func(i int) *authv3.CheckRequest { return loadgen.Request(toks.IDs[first+i]) }, OK: allowed,
+			StatusOnly: statusOnly}
+		for i, s := range servers {
+			fmt.Fprintf(os.Stderr, "unique-token run against %s (round %d of %d, %d requests)...\n", s.name, r+1, c.rounds, per)
+			res, err := c.measureProfiled(ctx, s, fmt.Sprintf("unique-%d", r+1), 3*time.Second, unique)
+			if err != nil {
+				return rounds, nil, err
+			}
+			rounds[1][i] = append(rounds[1][i], res)
+		}
+		u, err := toks.RS256VerifyCPU(500)
+		if err != nil {
+			return rounds, nil, err
+		}
+		units = append(units, u)
+	}
+	return rounds, units, nil
+}
+
+// measureProfiled is measure with the server's CPU profile taken (with
+// --profile) for the first profileFor of the run.
+func (c config) measureProfiled(ctx context.Context, s *server, name string, profileFor time.Duration, l loadgen.Load) (run, error) {
+	stop := c.profile(s, name, profileFor)
+	defer stop()
+	return measure(ctx, s, l)
 }
 
 func mergeRuns(rs []run) run {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -28,8 +29,15 @@ import (
 func exported(t *testing.T) map[string]bool {
 	t.Helper()
 	env := testenv.New(t)
+	// With a revocation list, so its series are there too.
+	dir := t.TempDir()
+	list := filepath.Join(dir, "revoked.txt")
+	if err := os.WriteFile(list, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Replace(testenv.Policy, "defaultAction: deny", "defaultAction: deny\nrevocation: { file: "+list+" }", 1)
 	srv, err := server.New(server.Config{
-		Snapshot: env.Policy(t, testenv.Policy), GRPCAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Logger: zap.NewNop(),
+		Snapshot: env.Policy(t, doc), GRPCAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", Logger: zap.NewNop(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +124,8 @@ func TestAlertRules(t *testing.T) {
 	}
 	sort.Strings(alerts)
 	want := []string{"ExtauthzDecisionLogsDropped", "ExtauthzDenyRatioSpike", "ExtauthzJWKSStale",
-		"ExtauthzJWKSUnavailable", "ExtauthzNotReady", "ExtauthzPolicyReloadFailing"}
+		"ExtauthzJWKSUnavailable", "ExtauthzNotReady", "ExtauthzPolicyReloadFailing",
+		"ExtauthzRevocationInvalidEntries", "ExtauthzRevocationSourceDown"}
 	if strings.Join(alerts, ",") != strings.Join(want, ",") {
 		t.Errorf("alerts %v, want %v", alerts, want)
 	}
