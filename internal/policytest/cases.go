@@ -24,6 +24,7 @@ import (
 
 	"go.yaml.in/yaml/v4"
 
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
 )
 
@@ -72,38 +73,13 @@ type Expect struct {
 	Headers map[string]string
 }
 
-// Problem is one thing wrong with a cases file, at its place.
-type Problem struct {
-	File         string
-	Line, Column int
-	Path         string // e.g. cases[2].expect.status
-	Message      string
-}
-
-func (p Problem) String() string {
-	var b strings.Builder
-	b.WriteString(p.File)
-	if p.Line > 0 {
-		fmt.Fprintf(&b, ":%d:%d", p.Line, p.Column)
-	}
-	b.WriteString(": ")
-	if p.Path != "" {
-		b.WriteString(p.Path + ": ")
-	}
-	b.WriteString(p.Message)
-	return b.String()
-}
+// Problem is one thing wrong with a cases file, at its place: the policy
+// loader's type, so both files' problems read alike (file:line:col: path:
+// what).
+type Problem = policy.Problem
 
 // Problems is every problem of a cases file, in file order.
-type Problems []Problem
-
-func (ps Problems) Error() string {
-	lines := make([]string, len(ps))
-	for i, p := range ps {
-		lines[i] = p.String()
-	}
-	return strings.Join(lines, "\n")
-}
+type Problems = policy.Problems
 
 // Load reads and parses a cases file. A file that is not valid comes back
 // as Problems, all of them.

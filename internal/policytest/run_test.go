@@ -184,7 +184,7 @@ func TestPrepareConflict(t *testing.T) {
 		Claims:  map[string]any{},
 	}})
 	var probs policytest.Problems
-	if !errors.As(err, &probs) || len(probs) != 1 || !strings.HasPrefix(probs[0].String(), "c.yaml:4:0: twice: request.headers sets x-token") {
+	if !errors.As(err, &probs) || len(probs) != 1 || !strings.HasPrefix(probs[0].String(), "c.yaml:4: twice: request.headers sets x-token") {
 		t.Fatalf("prepare: %v", err)
 	}
 }

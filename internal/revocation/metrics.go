@@ -1,10 +1,10 @@
 package revocation
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/promreg"
 )
 
 // Results: the result label of extauthz_revocation_updates_total.
@@ -52,28 +52,11 @@ func newMetrics(reg prometheus.Registerer, log *zap.Logger) *metrics {
 		}, []string{"source"}),
 	}
 	if reg != nil {
-		m.entries = register(reg, m.entries, log)
-		m.updates = register(reg, m.updates, log)
-		m.up = register(reg, m.up, log)
+		m.entries = promreg.Register(reg, m.entries, log)
+		m.updates = promreg.Register(reg, m.updates, log)
+		m.up = promreg.Register(reg, m.up, log)
 	}
 	return m
-}
-
-// register registers c, or adopts the collector already registered under
-// the same name (a second List on the same registry shares its series).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C, log *zap.Logger) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	log.Warn("metric not registered", zap.Error(err))
-	return c
 }
 
 // source is the metric handles of one source, every series created at

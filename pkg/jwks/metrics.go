@@ -1,10 +1,10 @@
 package jwks
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/cognito-extauthz/cognito-extauthz/internal/promreg"
 )
 
 // Kid-miss outcomes: the outcome label of extauthz_jwks_kid_miss_total.
@@ -50,30 +50,13 @@ func newMetrics(reg prometheus.Registerer, log *zap.Logger) *metrics {
 		}, []string{"source"}),
 	}
 	if reg != nil {
-		m.fetches = register(reg, m.fetches, log)
-		m.keys = register(reg, m.keys, log)
-		m.lastSuccess = register(reg, m.lastSuccess, log)
-		m.kidMiss = register(reg, m.kidMiss, log)
-		m.fetchDuration = register(reg, m.fetchDuration, log)
+		m.fetches = promreg.Register(reg, m.fetches, log)
+		m.keys = promreg.Register(reg, m.keys, log)
+		m.lastSuccess = promreg.Register(reg, m.lastSuccess, log)
+		m.kidMiss = promreg.Register(reg, m.kidMiss, log)
+		m.fetchDuration = promreg.Register(reg, m.fetchDuration, log)
 	}
 	return m
-}
-
-// register registers c, or adopts the collector already registered under
-// the same name (a second Cache on the same registry shares its series).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C, log *zap.Logger) C {
-	err := reg.Register(c)
-	if err == nil {
-		return c
-	}
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(C); ok {
-			return existing
-		}
-	}
-	log.Warn("metric not registered", zap.Error(err))
-	return c
 }
 
 // forget deletes every series of a source that is no longer kept.
