@@ -482,6 +482,7 @@ func TestMethodOverride(t *testing.T) {
 		{"encoded key %5F", "DELETE", "/pets/7?%5Fmethod=PUT", headers{"authorization": {"Bearer " + access}}, reason.RouteNotFound, "", false},
 		{"encoded key %5f", "DELETE", "/pets/7?%5fmethod=PUT", headers{"authorization": {"Bearer " + access}}, reason.RouteNotFound, "", false},
 		{"encoded key letter", "DELETE", "/pets/7?_%6Dethod=PUT", headers{"authorization": {"Bearer " + access}}, reason.RouteNotFound, "", false},
+		{"every letter of the key encoded, the query starting with '%'", "DELETE", "/pets/7?%5F%6D%65%74%68%6F%64=PUT", headers{"authorization": {"Bearer " + access}}, reason.RouteNotFound, "", false},
 		{"encoded key after another parameter", "DELETE", "/pets/7?tab=1&%5Fmethod=PUT", headers{"authorization": {"Bearer " + access}}, reason.RouteNotFound, "", false},
 		{"PHP dot key", "DELETE", "/pets/7?.method=PUT", headers{"authorization": {"Bearer " + access}}, reason.RouteNotFound, "", false},
 		{"PHP space key", "DELETE", "/pets/7?+method=PUT", headers{"authorization": {"Bearer " + access}}, reason.RouteNotFound, "", false},

@@ -95,11 +95,15 @@ func Requirements(d *Decision) []Requirement {
 	}
 	for _, req := range route.Claims {
 		add("claim "+req.Claim, req.Value, func() (string, bool) {
-			v, ok := c.Format(req.Claim)
-			if !ok {
-				return "(absent)", false
+			// As requirements reads it: a scalar, never a list or object
+			// that renders as the value.
+			if v, ok := c.Scalar(req.Claim); ok {
+				return v, v == req.Value
 			}
-			return v, v == req.Value
+			if v, ok := c.Format(req.Claim); ok {
+				return v + " (not a single value)", false
+			}
+			return "(absent)", false
 		})
 	}
 	return out

@@ -217,6 +217,9 @@ func TestQueryValues(t *testing.T) {
 		{"_method=%zz&_method=POST", []string{"POST"}},
 		{"other=DELETE", nil},
 		{"_method=GET#_method=DELETE", []string{"GET"}},
+		// The fragment is never read, even when it is all there is.
+		{"#&_method=DELETE", nil},
+		{"#;_method=DELETE", nil},
 		{"", nil},
 		// Encoded keys, as Node's querystring and PHP decode them.
 		{"%5fmethod=GET", []string{"GET"}},
@@ -266,8 +269,14 @@ func TestMayOverride(t *testing.T) {
 		{"_METHOD=GET", true},
 		{"x=1&.MeThOd=GET", true},
 		{"mmmethod=1", true},
+		// An 'm' before the key that spells method.
+		{"name=a&_method=GET", true},
+		{"sm=1&ym=2&_method=GET", true},
 		{"%5Fmethod=GET", true},
 		{"_%6Dethod=GET", true},
+		// A '%' at the very start, and no "method" spelled out.
+		{"%5F%6D%65%74%68%6F%64=GET", true},
+		{"%5f%6dethod=GET", true},
 		{"a=%20", true},
 		{"methoX=1", false},
 		{"metho", false},

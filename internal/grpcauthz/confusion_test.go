@@ -198,7 +198,7 @@ func TestReservedClaimHeaders(t *testing.T) {
 // x-user_sub as X-User-Sub, so an allowed Check removes the underscore
 // spelling of every claim header name, set or not, and every other
 // underscored spelling the request carries, from the headers map and from
-// header_map (encode_raw_headers) alike.
+// header_map (encode_raw_headers) alike; Decide (explain's path) as Check.
 func TestUnderscoreTwins(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
 	id := f.env.ID(t, issuer.TokenOptions{Subject: "real-sub"})
@@ -219,17 +219,23 @@ func TestUnderscoreTwins(t *testing.T) {
 		{"none route", call{path: "/health", headers: forged}},
 		{"header_map", call{path: "/pets", raw: raw}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			ok := wantAllowed(t, f.check(t, tc.c.request()))
-			remove := ok.GetHeadersToRemove()
-			for _, n := range []string{"x_user_sub", "x-user_sub", "x_user_email", "x_client_id"} {
-				if !slices.Contains(remove, n) {
-					t.Errorf("%s not removed: %v", n, remove)
+		_, decided := f.decide(t, tc.c.request())
+		for _, p := range []struct {
+			name string
+			resp *authv3.CheckResponse
+		}{{"Check", f.check(t, tc.c.request())}, {"Decide", decided}} {
+			t.Run(tc.name+"/"+p.name, func(t *testing.T) {
+				ok := wantAllowed(t, p.resp)
+				remove := ok.GetHeadersToRemove()
+				for _, n := range []string{"x_user_sub", "x-user_sub", "x_user_email", "x_client_id"} {
+					if !slices.Contains(remove, n) {
+						t.Errorf("%s not removed: %v", n, remove)
+					}
 				}
-			}
-			if slices.Contains(remove, "x_unrelated") {
-				t.Errorf("x_unrelated is no claim header, but removed: %v", remove)
-			}
-		})
+				if slices.Contains(remove, "x_unrelated") {
+					t.Errorf("x_unrelated is no claim header, but removed: %v", remove)
+				}
+			})
+		}
 	}
 }

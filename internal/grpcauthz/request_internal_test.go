@@ -1,6 +1,7 @@
 package grpcauthz
 
 import (
+	"slices"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -68,6 +69,30 @@ func TestHeaderValueForms(t *testing.T) {
 		}
 		if all := hs.All("authorization"); len(all) != tt.wantCount || (tt.wantCount > 0 && all[0] != tt.want) {
 			t.Errorf("%s: All = %q, want %d of %q", tt.name, all, tt.wantCount, tt.want)
+		}
+	}
+}
+
+// TestUnderscored: every header name with a '_' anywhere, the first byte
+// included ("_user-sub" is a CGI twin of "-user-sub"), from the headers map
+// and header_map alike, lower case; nil when there is none.
+func TestUnderscored(t *testing.T) {
+	tests := []struct {
+		name string
+		hs   requestHeaders
+		want []string
+	}{
+		{"none", requestHeaders{m: map[string]string{"x-user-sub": "", "authorization": ""}}, nil},
+		{"map", requestHeaders{m: map[string]string{"x_user_sub": "", "_user-sub": "", "X-User_Sub": "", "x-ok": ""}},
+			[]string{"_user-sub", "x-user_sub", "x_user_sub"}},
+		{"header_map", requestHeaders{raw: []*corev3.HeaderValue{{Key: "_User-Sub"}, {Key: "x-ok"}, {Key: "X_Http_Method"}}},
+			[]string{"_user-sub", "x_http_method"}},
+	}
+	for _, tt := range tests {
+		got := tt.hs.underscored()
+		slices.Sort(got)
+		if !slices.Equal(got, tt.want) || (tt.want == nil) != (got == nil) {
+			t.Errorf("%s: underscored() = %q, want %q", tt.name, got, tt.want)
 		}
 	}
 }

@@ -125,3 +125,49 @@ gatewayResponses:
 		})
 	}
 }
+
+// TestIsPchar: the characters a template literal may hold unencoded, each
+// range to its ends and no further.
+func TestIsPchar(t *testing.T) {
+	const allowed = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~!$&'()*+,=:@"
+	for i := range 256 {
+		c := byte(i)
+		if got, want := isPchar(c), strings.IndexByte(allowed, c) >= 0; got != want {
+			t.Errorf("isPchar(%q) = %v, want %v", c, got, want)
+		}
+	}
+}
+
+// TestCheckExported: the single-value checks programs that write policies
+// call take the validator's bounds exactly.
+func TestCheckExported(t *testing.T) {
+	long := strings.Repeat("n", maxNameLen)
+	for _, tt := range []struct {
+		name string
+		err  error
+		ok   bool
+	}{
+		{"name", CheckName("pets-users_v1.2"), true},
+		{"name of maxNameLen", CheckName(long), true},
+		{"name one too long", CheckName(long + "n"), false},
+		{"empty name", CheckName(""), false},
+		{"name with a space", CheckName("a b"), false},
+		{"word", CheckWord("pets/read"), true},
+		{"empty word", CheckWord(""), false},
+		{"word with a space", CheckWord("pets read"), false},
+		{"word with a control character", CheckWord("pets\x00"), false},
+		{"template", CheckTemplate("/pets/{petId}"), true},
+		{"template ending in '/'", CheckTemplate("/pets/"), false},
+		{"identity source", CheckIdentitySource("cookie:id_token"), true},
+		{"identity source without a kind", CheckIdentitySource("id_token"), false},
+		{"pool id", CheckPoolID("us-east-1_AbCdEfGhI"), true},
+		{"pool id without a region", CheckPoolID("AbCdEfGhI"), false},
+		{"response header", CheckResponseHeader("X-Request-Id", "v"), true},
+		{"response header set by the service", CheckResponseHeader("X-Extauthz-Reason", "v"), false},
+		{"response header of the connection", CheckResponseHeader("Connection", "close"), false},
+	} {
+		if (tt.err == nil) != tt.ok {
+			t.Errorf("%s: err = %v, want ok %v", tt.name, tt.err, tt.ok)
+		}
+	}
+}

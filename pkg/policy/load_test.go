@@ -368,6 +368,26 @@ func TestEmulatorPools(t *testing.T) {
 	}
 }
 
+// TestAuthorizerDefaults: an authorizer that names only its pool reads the
+// Authorization header, keeps the token, caches verified tokens for 300s
+// (API Gateway's default authorizerResultTtlInSeconds) and allows no skew.
+func TestAuthorizerDefaults(t *testing.T) {
+	s, err := Parse([]byte(`apiVersion: cognito-extauthz/v1
+authorizers:
+  a: { userPools: [{ userPoolId: us-east-1_AAAAAAAAA }] }
+routes:
+  - { name: r, match: { path: /r }, authorizer: a }
+`), "p.yaml", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	az := authorizerNamed(t, s, "a")
+	if az.ResultTTL != 300*time.Second || az.Source != (IdentitySource{SourceHeader, "authorization"}) || az.StripToken ||
+		az.Token.ClockSkew != 0 || len(az.Token.ClientIDs) != 0 || az.Token.AudienceRule {
+		t.Errorf("authorizer = %+v, token config %+v", az, az.Token)
+	}
+}
+
 func TestEverything(t *testing.T) {
 	s, err := Load("testdata/valid/everything.yaml", Options{})
 	if err != nil {

@@ -114,6 +114,42 @@ func TestMatchHost(t *testing.T) {
 	})
 }
 
+// TestRouteAdmits: a route Envoy names (context_extensions) skips path
+// matching but not its methods and host: a hostless route takes any host,
+// even a malformed one; a host-scoped route takes its host and port only,
+// and refuses a malformed host as host_invalid.
+func TestRouteAdmits(t *testing.T) {
+	s := mustLoad(t, "testdata/valid/routing.yaml")
+	tests := []struct {
+		route, method, host string
+		want                reason.Code
+	}{
+		{"hosted-any", "GET", "other.example.com", ""},
+		{"hosted-any", "GET", "api.example.com:443:443", ""},
+		{"hosted-any", "GET", "", ""},
+		{"pets-list", "GET", "api.example.com", ""},
+		{"pets-list", "HEAD", "api.example.com", ""}, // a GET route serves HEAD
+		{"pets-list", "POST", "api.example.com", reason.RouteNotFound},
+		{"only-admin", "GET", "admin.example.com", ""},
+		{"only-admin", "GET", "ADMIN.example.com.:8080", ""},
+		{"only-admin", "GET", "api.example.com", reason.RouteNotFound},
+		{"only-admin", "GET", "admin.example.com:443:443", reason.HostInvalid},
+		{"only-admin", "GET", "", reason.HostInvalid},
+		{"only-port", "GET", "admin.example.com:9000", ""},
+		{"only-port", "GET", "admin.example.com", reason.RouteNotFound},
+		{"only-port", "GET", "admin.example.com:9001", reason.RouteNotFound},
+	}
+	for _, tt := range tests {
+		r, ok := s.RouteByName(tt.route)
+		if !ok {
+			t.Fatalf("no route %q", tt.route)
+		}
+		if got := r.Admits(tt.method, tt.host); got != tt.want {
+			t.Errorf("%s.Admits(%s, %q) = %q, want %q", tt.route, tt.method, tt.host, got, tt.want)
+		}
+	}
+}
+
 func TestMatchCanonicalisation(t *testing.T) {
 	s := mustLoad(t, "testdata/valid/routing.yaml")
 	runMatch(t, s, []matchCase{

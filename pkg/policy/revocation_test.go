@@ -26,6 +26,8 @@ func TestRevocationBlock(t *testing.T) {
 		{"both, every field", "revocation:\n  file: lists/revoked.txt\n  redis: { url: \"redis://user@r:6379\", key: \"app:revoked\", caFile: ca.pem }\n  staleAfter: 90s\n",
 			&Revocation{File: filepath.Join(dir, "lists/revoked.txt"), RedisURL: "redis://user@r:6379", RedisKey: "app:revoked",
 				RedisCAFile: filepath.Join(dir, "ca.pem"), StaleAfter: 90 * time.Second}},
+		// staleAfter 0 is off, so a file-only list may say so.
+		{"file, staleAfter off", "revocation: { file: revoked.txt, staleAfter: 0s }\n", &Revocation{File: filepath.Join(dir, "revoked.txt")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

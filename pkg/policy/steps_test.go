@@ -65,6 +65,9 @@ func TestDecodeStrictness(t *testing.T) {
 		{"anchor", "apiVersion: &v x\n", []string{"p.yaml:1:13: YAML anchors (&v) are not supported: write the value out"}},
 		{"indentation slip on line 4", "apiVersion: x\nroutes:\n  - name: a\n   match: {}\n", []string{"p.yaml:4:4: invalid YAML: did not find expected '-' indicator (while parsing a block collection that starts at line 3)"}},
 		{"tab indentation on line 3", "routes:\n  - name: a\n\tmatch: {}\n", nil},
+		// The parser names no line for a control character: the problem
+		// names none either (never line 0).
+		{"control character", "apiVersion: \x00\n", []string{"p.yaml: invalid YAML: control characters are not allowed (value: 0)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

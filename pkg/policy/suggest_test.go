@@ -29,6 +29,14 @@ func TestSuggest(t *testing.T) {
 		{"ab", []string{"ba", "xy"}, "ba"},
 		{"a", []string{"b"}, "b"},                                                      // at least one edit, however short
 		{strings.Repeat("users", 20), []string{strings.Repeat("users", 20) + "x"}, ""}, // too long to compare
+		// maxSuggestLen taken exactly, for the name and for a known name.
+		{strings.Repeat("u", 64), []string{strings.Repeat("u", 63) + "x"}, strings.Repeat("u", 63) + "x"},
+		{strings.Repeat("u", 65), []string{strings.Repeat("u", 64) + "x"}, ""},
+		{strings.Repeat("u", 63), []string{strings.Repeat("u", 64)}, strings.Repeat("u", 64)},
+		{strings.Repeat("u", 64), []string{strings.Repeat("u", 65)}, ""},
+		// A tie goes to the first in known.
+		{"abd", []string{"abc", "abe"}, "abc"},
+		{"abd", []string{"abe", "abc"}, "abe"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

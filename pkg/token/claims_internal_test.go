@@ -54,3 +54,33 @@ func TestIssuerBeyondTheIndex(t *testing.T) {
 		}
 	}
 }
+
+// TestScopeByIndex: NumScopes and Scope read the scopes the response
+// metadata lists without copying them; an index outside the scopes panics
+// rather than reading a neighbouring string (a group, the client id).
+func TestScopeByIndex(t *testing.T) {
+	full := newClaims(map[string]any{"sub": "s", "scope": "openid pets/read pets/write"}, "access", "c",
+		&Pool{ID: "p"}, time.Time{}, []string{"users", "admins"})
+	for _, c := range []*Claims{full, full.Compact(nil, true)} {
+		want := []string{"openid", "pets/read", "pets/write"}
+		if c.NumScopes() != len(want) {
+			t.Fatalf("NumScopes() = %d, want %d", c.NumScopes(), len(want))
+		}
+		for i, w := range want {
+			if got := c.Scope(i); got != w {
+				t.Errorf("Scope(%d) = %q, want %q", i, got, w)
+			}
+		}
+		for _, i := range []int{-1, len(want), len(want) + 1} {
+			func() {
+				defer func() {
+					if p := recover(); p != "token: scope index out of range" {
+						t.Errorf("Scope(%d) panicked with %v, want the out-of-range panic", i, p)
+					}
+				}()
+				got := c.Scope(i)
+				t.Errorf("Scope(%d) = %q, want a panic", i, got)
+			}()
+		}
+	}
+}
