@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/token"
 )
 
 // Requirement is one requirement of a route, as explain shows it: what
@@ -34,28 +35,9 @@ func Requirements(d *Decision) []Requirement {
 	c := d.Claims
 	az := route.Authorizer
 	out := make([]Requirement, 0, 5+len(route.Claims))
-	tok := Requirement{Name: "token", Want: "a valid token"}
-	if az != nil {
-		tok.Want += " in " + az.Source.String() + " from a pool of authorizer " + az.Name
-	}
-	if c != nil {
-		tok.Got, tok.OK = "verified (pool "+c.Pool()+")", true
-	} else {
-		tok.Got = string(d.Reason)
-		if d.Detail != "" {
-			tok.Got = d.Detail
-		}
-	}
-	out = append(out, tok)
+	out = append(out, tokenRequirement(d))
 	if d.Revocation != "" {
-		// Checked right after the token verified, before the route's
-		// own requirements.
-		r := Requirement{Name: "not_revoked", Want: "not on the revocation list", Got: d.Revocation,
-			OK: d.Revocation == RevocationNotListed}
-		if !r.OK && d.Detail != "" {
-			r.Got = d.Detail
-		}
-		out = append(out, r)
+		out = append(out, revocationRequirement(d))
 	}
 
 	add := func(name, want string, got func() (string, bool)) {
@@ -95,16 +77,48 @@ func Requirements(d *Decision) []Requirement {
 	}
 	for _, req := range route.Claims {
 		add("claim "+req.Claim, req.Value, func() (string, bool) {
-			// As requirements reads it: a scalar, never a list or object
-			// that renders as the value.
-			if v, ok := c.Scalar(req.Claim); ok {
-				return v, v == req.Value
-			}
-			if v, ok := c.Format(req.Claim); ok {
-				return v + " (not a single value)", false
-			}
-			return "(absent)", false
+			return claimRequirement(c, req.Claim, req.Value)
 		})
 	}
 	return out
+}
+
+// tokenRequirement is the first row: the token verified, or why not.
+func tokenRequirement(d *Decision) Requirement {
+	tok := Requirement{Name: "token", Want: "a valid token"}
+	if az := d.Route.Authorizer; az != nil {
+		tok.Want += " in " + az.Source.String() + " from a pool of authorizer " + az.Name
+	}
+	if d.Claims != nil {
+		tok.Got, tok.OK = "verified (pool "+d.Claims.Pool()+")", true
+		return tok
+	}
+	tok.Got = string(d.Reason)
+	if d.Detail != "" {
+		tok.Got = d.Detail
+	}
+	return tok
+}
+
+// revocationRequirement is checked right after the token verified, before
+// the route's own requirements.
+func revocationRequirement(d *Decision) Requirement {
+	r := Requirement{Name: "not_revoked", Want: "not on the revocation list", Got: d.Revocation,
+		OK: d.Revocation == RevocationNotListed}
+	if !r.OK && d.Detail != "" {
+		r.Got = d.Detail
+	}
+	return r
+}
+
+// claimRequirement reads a required claim as the decision does: a scalar
+// equal to want, never a list or object that happens to render as it.
+func claimRequirement(c *token.Claims, name, want string) (string, bool) {
+	if v, ok := c.Scalar(name); ok {
+		return v, v == want
+	}
+	if v, ok := c.Format(name); ok {
+		return v + " (not a single value)", false
+	}
+	return "(absent)", false
 }
