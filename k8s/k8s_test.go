@@ -955,6 +955,7 @@ func checkEnvoy(o *objects, pod *corev1.PodTemplateSpec, ext *corev1.Container, 
 			fail("listener port %d not declared on the envoy container", port)
 		}
 	}
+	errs = append(errs, checkEnvoyProbes(c, listeners)...)
 	grpcHost, grpcPort, err := hostPort(setting(ext, "grpc-addr", "EXTAUTHZ_GRPC_ADDR", defaultGRPCAddr))
 	if err != nil {
 		return append(errs, err)
@@ -977,6 +978,93 @@ func checkEnvoy(o *objects, pod *corev1.PodTemplateSpec, ext *corev1.Container, 
 		fail("no cluster in %s points at extauthz's --grpc-addr %s:%d", ov.envoyConfig, grpcHost, grpcPort)
 	}
 	return errs
+}
+
+// probeHost is the Host the kubelet sends when a probe sets none: the pod's
+// IP and the port. Any address does; no Envoy virtual host names a pod IP.
+const probeHost = "10.244.1.7"
+
+// checkEnvoyProbes: every HTTP probe on Envoy reaches a route of a virtual
+// host, with the Host the kubelet actually sends (the pod IP unless the
+// probe names one). A probe Envoy answers 404 keeps the pod unready forever.
+func checkEnvoyProbes(c *corev1.Container, listeners []any) []error {
+	var errs []error
+	for kind, pr := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe, "startup": c.StartupProbe} {
+		if pr == nil || pr.HTTPGet == nil {
+			continue
+		}
+		port := resolvePort(c, pr.HTTPGet.Port)
+		host := probeHost
+		for _, h := range pr.HTTPGet.HTTPHeaders {
+			if strings.EqualFold(h.Name, "Host") {
+				host = h.Value
+			}
+		}
+		if !envoyServes(listeners, port, host, pr.HTTPGet.Path) {
+			errs = append(errs, fmt.Errorf("envoy: %s probe GET %s with Host %q on port %d matches no virtual host route (the kubelet sends the pod IP unless the probe sets a Host header)",
+				kind, pr.HTTPGet.Path, host, port))
+		}
+	}
+	return errs
+}
+
+// envoyServes reports whether the listener on port has a virtual host whose
+// domains match host (port stripped, Envoy's exact, "*", "*.suffix" and
+// "prefix.*" forms) with a route whose path or prefix match takes path.
+func envoyServes(listeners []any, port int32, host, path string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	for _, l := range listeners {
+		if toInt32(dig(l, "address", "socket_address", "port_value")) != port {
+			continue
+		}
+		chains, _ := dig(l, "filter_chains").([]any)
+		for _, ch := range chains {
+			filters, _ := dig(ch, "filters").([]any)
+			for _, f := range filters {
+				vhosts, _ := dig(f, "typed_config", "route_config", "virtual_hosts").([]any)
+				for _, vh := range vhosts {
+					if vhostMatches(vh, host) && routeTakes(vh, path) {
+						return true
+					}
+				}
+			}
+		}
+	}
+	return false
+}
+
+func vhostMatches(vh any, host string) bool {
+	domains, _ := dig(vh, "domains").([]any)
+	for _, d := range domains {
+		ds, _ := d.(string)
+		switch {
+		case ds == "*" || strings.EqualFold(ds, host):
+			return true
+		case strings.HasPrefix(ds, "*") && len(host) > len(ds)-1 && strings.HasSuffix(strings.ToLower(host), strings.ToLower(ds[1:])):
+			return true
+		case strings.HasSuffix(ds, "*") && len(host) > len(ds)-1 && strings.HasPrefix(strings.ToLower(host), strings.ToLower(ds[:len(ds)-1])):
+			return true
+		}
+	}
+	return false
+}
+
+func routeTakes(vh any, path string) bool {
+	routes, _ := dig(vh, "routes").([]any)
+	for _, r := range routes {
+		if dig(r, "match", "headers") != nil {
+			continue // a probe sends GET and no other header we could rely on
+		}
+		if p, ok := dig(r, "match", "path").(string); ok && p == path {
+			return true
+		}
+		if p, ok := dig(r, "match", "prefix").(string); ok && strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func envoyYAML(file string) (any, error) {
