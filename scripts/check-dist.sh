@@ -28,6 +28,20 @@ for os in linux darwin; do
     n=$((n + 1))
   done
 done
+# Every relative link of the Markdown files in an archive resolves inside it.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+tar -xzf "$(compgen -G "$dist/extauthz_*_linux_amd64.tar.gz" | head -n1)" -C "$tmp"
+links=0
+while IFS= read -r md; do
+  while IFS= read -r target; do
+    target=${target%%#*}
+    [ -n "$target" ] || continue
+    [ -e "$(dirname "$md")/$target" ] || fail "archive: ${md#"$tmp"/} links to $target, which the archive lacks (.goreleaser.yaml archives.files)"
+    links=$((links + 1))
+  done < <(grep -o '](\([^)]*\))' "$md" | sed 's/^](//; s/)$//' | grep -v -E '^[a-z]+:|^#' || true)
+done < <(find "$tmp" -name '*.md')
+[ "$links" -gt 0 ] || fail "archive: no Markdown links found (is README.md in it?)"
 bin=$(compgen -G "$dist/extauthz_linux_amd64*/extauthz" | head -n1) || fail "no linux/amd64 binary"
 v= c=
 if [ "$(uname -s)/$(uname -m)" = Linux/x86_64 ]; then
@@ -58,4 +72,4 @@ if [ -n "$ref" ]; then
   done
   built=", built as $ref"
 fi
-echo "check-dist: $n archives, $n SBOMs, checksums, version stamps$built: ok"
+echo "check-dist: $n archives ($links links inside resolve), $n SBOMs, checksums, version stamps$built: ok"
