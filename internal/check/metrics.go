@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/authz"
+	"github.com/cognito-extauthz/cognito-extauthz/pkg/policy"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
 )
 
@@ -123,6 +124,29 @@ func (m *Metrics) observe(edge string, d *authz.Decision, decision string, elaps
 	if o := m.observer[observerKey{decision, edge}]; o != nil {
 		o.Observe(elapsed.Seconds())
 	}
+}
+
+// ForgetRoutes deletes the check counters of every route not in live, so
+// that a reload that removes or renames routes does not leave their series
+// on /metrics for the life of the process. The "none" series stay. A check
+// still running on the previous policy may bring a series back; it is
+// counted from zero, as Prometheus expects of a counter that reappears.
+func (m *Metrics) ForgetRoutes(live []*policy.Route) {
+	if m == nil {
+		return
+	}
+	keep := make(map[string]bool, len(live))
+	for _, r := range live {
+		keep[r.Name] = true
+	}
+	m.counters.Range(func(key, _ any) bool {
+		k := key.(counterKey)
+		if k.route != noRoute && !keep[k.route] {
+			m.counters.Delete(k)
+			m.checks.DeleteLabelValues(k.route, k.decision, k.reason, k.edge)
+		}
+		return true
+	})
 }
 
 // logDropped counts a decision log line the sampler dropped.

@@ -78,7 +78,7 @@ func (s *Server) newObserver() *check.Observer {
 		Logger:         s.log.Named("check"),
 		DecisionLogger: s.cfg.DecisionLogger,
 		OmitAllows:     s.cfg.OmitAllows,
-		Metrics:        check.NewMetrics(s.registry),
+		Metrics:        s.checks,
 	}
 	if s.cfg.TracerProvider != nil {
 		opts.Tracer = s.cfg.TracerProvider.Tracer("github.com/cognito-extauthz/cognito-extauthz/internal/check")

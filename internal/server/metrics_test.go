@@ -1,6 +1,8 @@
 package server_test
 
 import (
+	"context"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -9,7 +11,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"google.golang.org/grpc/codes"
 
+	"github.com/cognito-extauthz/cognito-extauthz/internal/check"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/server"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
@@ -94,5 +98,55 @@ func TestMetricsScrape(t *testing.T) {
 	mfs = scrape(t, r)
 	if m := find(mfs, "extauthz_checks_total", map[string]string{"decision": "allow", "route": "list-pets"}); m.GetCounter().GetValue() != 1 {
 		t.Errorf("allow on list-pets counted %v, want 1", m)
+	}
+}
+
+// TestReloadForgetsRemovedRoutes: a reload that renames a route drops the
+// old name's check counters from /metrics (a long-lived process under a
+// churning policy would otherwise keep every name it ever served), while
+// the routes that stay keep their counts and the "none" series remain.
+func TestReloadForgetsRemovedRoutes(t *testing.T) {
+	env := testenv.New(t)
+	k := &kubeletDir{dir: t.TempDir()}
+	base := env.Expand(testenv.Policy)
+	k.write(t, "policy.yaml", base)
+	r := start(t, server.Config{PolicyPath: filepath.Join(k.dir, "policy.yaml")})
+	wait.For(t, 10*time.Second, "ready", r.srv.Ready)
+
+	tok := env.ID(t, issuer.TokenOptions{})
+	if c := r.code(t, "/pets", tok); c != codes.OK {
+		t.Fatalf("GET /pets = %v, want OK", c)
+	}
+	if c := r.code(t, "/pets/7", ""); c != codes.Unauthenticated {
+		t.Fatalf("GET /pets/7 without a token = %v, want Unauthenticated", c)
+	}
+	route := func(name string) map[string]string { return map[string]string{"route": name} }
+	mfs := scrape(t, r)
+	if find(mfs, "extauthz_checks_total", route("list-pets")) == nil || find(mfs, "extauthz_checks_total", route("pet")) == nil {
+		t.Fatal("no series for list-pets and pet after a check on each")
+	}
+
+	renamed := strings.Replace(base, "  - name: list-pets\n", "  - name: pets-listing\n", 1)
+	if renamed == base {
+		t.Fatal("test policy edit did not apply")
+	}
+	k.write(t, "policy.yaml", renamed)
+	wait.For(t, liveWithin, "renamed route in force", func() bool {
+		resp, err := r.check(context.Background(), "/pets", tok)
+		return err == nil && resp.GetDynamicMetadata().GetFields()[check.MetaRoute].GetStringValue() == "pets-listing"
+	})
+
+	mfs = scrape(t, r)
+	if m := find(mfs, "extauthz_checks_total", route("list-pets")); m != nil {
+		t.Errorf("list-pets still on /metrics after the reload removed it: %v", m)
+	}
+	if m := find(mfs, "extauthz_checks_total", map[string]string{"route": "pet", "reason": "token_missing"}); m.GetCounter().GetValue() != 1 {
+		t.Errorf("pet's token_missing count after the reload = %v, want 1 (kept)", m)
+	}
+	if find(mfs, "extauthz_checks_total", route("pets-listing")) == nil {
+		t.Error("no series for the new route name")
+	}
+	if find(mfs, "extauthz_checks_total", map[string]string{"route": "none", "reason": "route_not_found"}) == nil {
+		t.Error(`the "none" series went with the removed route`)
 	}
 }

@@ -140,6 +140,7 @@ func (s *Server) apply(ctx context.Context, cur, next *policy.Snapshot) {
 		}
 	}
 	s.snap.Store(next)
+	s.checks.ForgetRoutes(next.Routes())
 	s.keys.Sync(newSources)
 	s.reloads.WithLabelValues("success").Inc()
 	s.lastLoad.SetToCurrentTime()

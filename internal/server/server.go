@@ -134,6 +134,7 @@ type Server struct {
 	adminLis net.Listener
 	registry *prometheus.Registry
 	reloads  *prometheus.CounterVec
+	checks   *check.Metrics // both edges' check counters
 	lastLoad prometheus.Gauge
 
 	// httpAuthz and httpAuthzLis are nil when the HTTP mode is off.
@@ -155,6 +156,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
 	s.registerMetrics()
+	s.checks = check.NewMetrics(s.registry)
 
 	snap := cfg.Snapshot
 	if cfg.PolicyPath != "" {
