@@ -142,8 +142,12 @@ func (m *Metrics) ForgetRoutes(live []*policy.Route) {
 	m.counters.Range(func(key, _ any) bool {
 		k := key.(counterKey)
 		if k.route != noRoute && !keep[k.route] {
-			m.counters.Delete(k)
+			// The series first, then the cached child: the other order
+			// lets a concurrent check cache a child the vector no longer
+			// holds, whose counts would never reach /metrics again if the
+			// route name came back.
 			m.checks.DeleteLabelValues(k.route, k.decision, k.reason, k.edge)
+			m.counters.Delete(k)
 		}
 		return true
 	})
