@@ -55,6 +55,7 @@ func chartCases() []chartCase {
 		{"", sharedChart, true},
 		{"deploy/helm/cognito-extauthz/examples/monitoring.yaml", sharedChart, true},
 		{"deploy/helm/cognito-extauthz/examples/production.yaml", sharedChart, true},
+		{"deploy/helm/cognito-extauthz/examples/fixed-replicas.yaml", with(func(ov *overlay) { ov.fixedReplicas = true }), true},
 		{"deploy/helm/cognito-extauthz/examples/existing-policy.yaml", with(func(ov *overlay) {
 			ov.externalPolicy, ov.policyConfigMap, ov.policyFile = true, "petstore-policy", ""
 		}), false},
@@ -68,6 +69,18 @@ func chartCases() []chartCase {
 		{"deploy/envoy-gateway/values.yaml", sharedChart, true},
 		{"deploy/contour/values.yaml", sharedChart, true},
 	}
+}
+
+// chartOverlay is the expectations chartCases lists for a values file.
+func chartOverlay(t *testing.T, file string) overlay {
+	t.Helper()
+	for _, c := range chartCases() {
+		if c.file == file {
+			return c.ov
+		}
+	}
+	t.Fatalf("no chart case for %s", file)
+	return overlay{}
 }
 
 // helmBin is the pinned helm that `make test` builds (tools/go.mod), or
@@ -214,6 +227,7 @@ func TestChartRejectsWrongValues(t *testing.T) {
 		{"duration without unit", []string{"checkTimeout=2"}, "/checkTimeout"},
 		{"log format", []string{"logFormat=text"}, "/logFormat"},
 		{"one replica", []string{"autoscaling.minReplicas=1"}, "/autoscaling/minReplicas"},
+		{"one fixed replica", []string{"autoscaling.enabled=false", "replicaCount=1"}, "/replicaCount"},
 		{"no memory limit", []string{"resources.limits.memory=null"}, "/resources/limits"},
 		{"NetworkPolicy open to all", []string{"networkPolicy.clients=null"}, "clients"},
 		{"empty peer", []string{"networkPolicy.clients[0].podSelector=null", "networkPolicy.clients[0].namespaceSelector=null"}, "/networkPolicy/clients/0"},
@@ -419,7 +433,7 @@ func TestChartRevocation(t *testing.T) {
 func TestChartChecksCatchBreakage(t *testing.T) {
 	monitoring := renderChart(t, valuesArgs("deploy/helm/cognito-extauthz/examples/monitoring.yaml")...)
 	redis := renderChart(t, valuesArgs("deploy/helm/cognito-extauthz/examples/revocation-redis.yaml")...)
-	redisOv := chartCases()[5].ov
+	redisOv := chartOverlay(t, "deploy/helm/cognito-extauthz/examples/revocation-redis.yaml")
 	revocationFile := renderChart(t, valuesArgs("deploy/helm/cognito-extauthz/examples/revocation-file.yaml")...)
 	for _, tt := range []struct {
 		name   string
@@ -441,7 +455,7 @@ func TestChartChecksCatchBreakage(t *testing.T) {
 		{"egress without HTTPS", redis, redisOv, func(o *objects) { o.netpols[0].Spec.Egress = o.netpols[0].Spec.Egress[:1] }, "does not open egress port 443"},
 		{"egress rule to everything", redis, redisOv, func(o *objects) { o.netpols[0].Spec.Egress[1].Ports = nil }, "opens everything"},
 		{"egress restricted unexpectedly", redis, sharedChart, func(*objects) {}, "restricts egress"},
-		{"policy missing from the projected directory", revocationFile, chartCases()[4].ov, func(o *objects) {
+		{"policy missing from the projected directory", revocationFile, chartOverlay(t, "deploy/helm/cognito-extauthz/examples/revocation-file.yaml"), func(o *objects) {
 			srcs := o.deployments[0].Spec.Template.Spec.Volumes[0].Projected.Sources
 			o.deployments[0].Spec.Template.Spec.Volumes[0].Projected.Sources = srcs[1:]
 		}, "puts no file policy.yaml"},

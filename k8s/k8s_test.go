@@ -96,6 +96,9 @@ type overlay struct {
 	// egress: the ports a NetworkPolicy that restricts egress must open
 	// (DNS and HTTPS for the JWKS always, Redis when it is used).
 	egress []int32
+	// fixedReplicas: no HPA (the chart's autoscaling.enabled false); the
+	// Deployment sets its replica count.
+	fixedReplicas bool
 }
 
 var overlays = []overlay{
@@ -257,7 +260,10 @@ func check(o *objects, ov overlay) error {
 	if sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector); err != nil || sel.Empty() || !sel.Matches(podLabels) {
 		fail("deployment selector does not select its own pods")
 	}
-	if d.Spec.Replicas != nil {
+	switch {
+	case ov.fixedReplicas && (d.Spec.Replicas == nil || *d.Spec.Replicas < 2):
+		fail("deployment without an HPA must set replicas to at least 2 (one replica is an outage on every drain)")
+	case !ov.fixedReplicas && d.Spec.Replicas != nil:
 		fail("deployment sets replicas: every apply would fight the HPA")
 	}
 	for _, ns := range o.namespaces {
@@ -276,7 +282,7 @@ func check(o *objects, ov overlay) error {
 		return errors.Join(append(errs, errors.New("no extauthz container"))...)
 	}
 	errs = append(errs, checkExtauthz(o, pod, ext, ov)...)
-	errs = append(errs, checkWorkloadObjects(o, d)...)
+	errs = append(errs, checkWorkloadObjects(o, d, ov)...)
 	errs = append(errs, checkServices(o, pod)...)
 	errs = append(errs, checkNetworkPolicy(o, pod, ov)...)
 	errs = append(errs, checkMonitoring(o)...)
@@ -754,12 +760,12 @@ func parseImage(ref string) (repo, tag, digest string) {
 	return repo, tag, digest
 }
 
-func checkWorkloadObjects(o *objects, d *appsv1.Deployment) []error {
+func checkWorkloadObjects(o *objects, d *appsv1.Deployment, ov overlay) []error {
 	var errs []error
 	fail := func(format string, a ...any) { errs = append(errs, fmt.Errorf(format, a...)) }
 	podLabels := labels.Set(d.Spec.Template.Labels)
-	if len(o.hpas) != 1 {
-		fail("%d HorizontalPodAutoscalers, want 1", len(o.hpas))
+	if want := map[bool]int{false: 1, true: 0}[ov.fixedReplicas]; len(o.hpas) != want {
+		fail("%d HorizontalPodAutoscalers, want %d", len(o.hpas), want)
 	}
 	for _, h := range o.hpas {
 		ref := h.Spec.ScaleTargetRef
