@@ -55,6 +55,9 @@ func chartCases() []chartCase {
 		{"", sharedChart, true},
 		{"deploy/helm/cognito-extauthz/examples/monitoring.yaml", sharedChart, true},
 		{"deploy/helm/cognito-extauthz/examples/production.yaml", sharedChart, true},
+		{"deploy/helm/cognito-extauthz/examples/http-authz.yaml", with(func(ov *overlay) {
+			ov.httpAuthz, ov.httpTLS, ov.ingress = true, true, map[int32]peer{9001: selected, 9002: selected, 9003: selected}
+		}), true},
 		{"deploy/helm/cognito-extauthz/examples/fixed-replicas.yaml", with(func(ov *overlay) { ov.fixedReplicas = true }), true},
 		{"deploy/helm/cognito-extauthz/examples/existing-policy.yaml", with(func(ov *overlay) {
 			ov.externalPolicy, ov.policyConfigMap, ov.policyFile = true, "petstore-policy", ""
@@ -240,6 +243,9 @@ func TestChartRejectsWrongValues(t *testing.T) {
 		{"Redis without its password", []string{"revocation.redis.enabled=true"}, "revocation.redis.passwordSecret.name"},
 		{"Redis egress without peers", []string{"revocation.redis.enabled=true", "revocation.redis.passwordSecret.name=s", "networkPolicy.egress.enabled=true"}, "revocation.redis.peers"},
 		{"mTLS without TLS", []string{"grpc.tls.enabled=false"}, "clientAuth needs grpc.tls.enabled"},
+		{"HTTP TLS without gRPC TLS", []string{"httpAuthz.enabled=true", "grpc.tls.enabled=false", "grpc.tls.clientAuth=false"}, "needs grpc.tls.enabled"},
+		{"HTTP client certificates without TLS", []string{"httpAuthz.enabled=true", "httpAuthz.tls.enabled=false", "httpAuthz.tls.clientAuth=true"}, "httpAuthz.tls.clientAuth needs httpAuthz.tls.enabled"},
+		{"HTTP listener misspelled", []string{"httpAuthz.enable=true"}, "'enable' not allowed"},
 		{"own certificates without a Secret", []string{"grpc.tls.certManager.enabled=false"}, "grpc.tls.existingSecret"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -299,23 +305,49 @@ func TestChartImage(t *testing.T) {
 // TestChartNotes: what `helm install` prints names the address gateways
 // dial, the one the examples under deploy/ use.
 func TestChartNotes(t *testing.T) {
-	out, stderr, err := runHelm(t, "install", chartRelease, chartDir, "--namespace", chartNamespace, "--dry-run=client")
-	if err != nil {
-		t.Fatalf("helm install --dry-run=client: %v\n%s", err, stderr)
-	}
-	_, notes, ok := bytes.Cut(out, []byte("\nNOTES:\n"))
-	if !ok {
-		t.Fatalf("no NOTES in:\n%s", out)
-	}
-	for _, want := range []string{
-		"extauthz.extauthz.svc.cluster.local:9001",
-		"client certificate",
-		"cognito-extauthz.io/client=true",
-		"placeholder",
-	} {
-		if !bytes.Contains(notes, []byte(want)) {
-			t.Errorf("NOTES lack %q:\n%s", want, notes)
+	notes := func(t *testing.T, args ...string) []byte {
+		t.Helper()
+		out, stderr, err := runHelm(t, append([]string{"install", chartRelease, chartDir, "--namespace", chartNamespace, "--dry-run=client"}, args...)...)
+		if err != nil {
+			t.Fatalf("helm install --dry-run=client: %v\n%s", err, stderr)
 		}
+		_, n, ok := bytes.Cut(out, []byte("\nNOTES:\n"))
+		if !ok {
+			t.Fatalf("no NOTES in:\n%s", out)
+		}
+		return n
+	}
+	for _, tt := range []struct {
+		name          string
+		args          []string
+		want, notWant []string
+	}{
+		{"defaults", nil, []string{
+			"extauthz.extauthz.svc.cluster.local:9001",
+			"client certificate",
+			"cognito-extauthz.io/client=true",
+			"placeholder",
+		}, []string{":9003"}},
+		{"HTTP authorization", valuesArgs("deploy/helm/cognito-extauthz/examples/http-authz.yaml"), []string{
+			"https://extauthz-http.extauthz.svc.cluster.local:9003/nginx",
+			"https://extauthz-http.extauthz.svc.cluster.local:9003/auth",
+			"certificate name extauthz-http.extauthz.svc.cluster.local",
+			"port 9001 (and 9003)",
+		}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			n := notes(t, tt.args...)
+			for _, want := range tt.want {
+				if !bytes.Contains(n, []byte(want)) {
+					t.Errorf("NOTES lack %q:\n%s", want, n)
+				}
+			}
+			for _, not := range tt.notWant {
+				if bytes.Contains(n, []byte(not)) {
+					t.Errorf("NOTES hold %q:\n%s", not, n)
+				}
+			}
+		})
 	}
 }
 
@@ -435,6 +467,16 @@ func TestChartChecksCatchBreakage(t *testing.T) {
 	redis := renderChart(t, valuesArgs("deploy/helm/cognito-extauthz/examples/revocation-redis.yaml")...)
 	redisOv := chartOverlay(t, "deploy/helm/cognito-extauthz/examples/revocation-redis.yaml")
 	revocationFile := renderChart(t, valuesArgs("deploy/helm/cognito-extauthz/examples/revocation-file.yaml")...)
+	httpFile := "deploy/helm/cognito-extauthz/examples/http-authz.yaml"
+	httpAuthz, httpOv := renderChart(t, valuesArgs(httpFile)...), chartOverlay(t, httpFile)
+	setEnv := func(o *objects, name, value string) {
+		c := container(&o.deployments[0].Spec.Template, "extauthz")
+		for i := range c.Env {
+			if c.Env[i].Name == name {
+				c.Env[i].Value = value
+			}
+		}
+	}
 	for _, tt := range []struct {
 		name   string
 		docs   [][]byte
@@ -459,6 +501,17 @@ func TestChartChecksCatchBreakage(t *testing.T) {
 			srcs := o.deployments[0].Spec.Template.Spec.Volumes[0].Projected.Sources
 			o.deployments[0].Spec.Template.Spec.Volumes[0].Projected.Sources = srcs[1:]
 		}, "puts no file policy.yaml"},
+		{"HTTP listener on loopback", httpAuthz, httpOv, func(o *objects) { setEnv(o, "EXTAUTHZ_HTTP_AUTHZ_ADDR", "127.0.0.1:9003") }, "must listen on all interfaces"},
+		{"HTTP listener unexpected", httpAuthz, sharedChart, func(*objects) {}, "want on=false"},
+		{"HTTP port closed", httpAuthz, httpOv, func(o *objects) {
+			o.netpols[0].Spec.Ingress[0].Ports = o.netpols[0].Spec.Ingress[0].Ports[:1]
+		}, "does not open port 9003"},
+		{"HTTP certificate without the HTTP Service", httpAuthz, httpOv, func(o *objects) {
+			for _, c := range o.certificates {
+				c.Spec.DNSNames = slices.DeleteFunc(c.Spec.DNSNames, func(n string) bool { return strings.Contains(n, "-http.") })
+			}
+		}, "the name the proxies dial"},
+		{"HTTP key from elsewhere", httpAuthz, httpOv, func(o *objects) { setEnv(o, "EXTAUTHZ_HTTP_AUTHZ_TLS_KEY", "/tmp/key.pem") }, "are not the gRPC listener's"},
 		{"digest image from elsewhere", monitoring, sharedChart, func(o *objects) {
 			container(&o.deployments[0].Spec.Template, "extauthz").Image = "example.com/extauthz@sha256:00"
 		}, "want " + extauthzImage},

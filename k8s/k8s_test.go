@@ -96,6 +96,10 @@ type overlay struct {
 	// egress: the ports a NetworkPolicy that restricts egress must open
 	// (DNS and HTTPS for the JWKS always, Redis when it is used).
 	egress []int32
+	// httpAuthz: the HTTP authorization listener is on (the chart's
+	// httpAuthz.enabled), on all interfaces behind a Service of its own;
+	// httpTLS, httpMTLS: it serves TLS, and requires client certificates.
+	httpAuthz, httpTLS, httpMTLS bool
 	// fixedReplicas: no HPA (the chart's autoscaling.enabled false); the
 	// Deployment sets its replica count.
 	fixedReplicas bool
@@ -478,6 +482,7 @@ func checkExtauthz(o *objects, pod *corev1.PodTemplateSpec, c *corev1.Container,
 			fail("readiness must be a native gRPC probe on port %d", grpcPort)
 		}
 	}
+	errs = append(errs, checkHTTPAuthz(o, pod, c, settings, ov)...)
 	if ov.grpcMTLS {
 		errs = append(errs, checkGRPCTLS(o, pod, c, settings.grpcTLS)...)
 	} else if tlsOn {
@@ -538,6 +543,69 @@ func checkExtauthz(o *objects, pod *corev1.PodTemplateSpec, c *corev1.Container,
 	return errs
 }
 
+// checkHTTPAuthz: the HTTP authorization listener is on exactly where the
+// layout says, listens on every interface on a declared port that a Service
+// reaches, and serves TLS from the gRPC listener's Secret, whose certificate
+// names the Service the proxies dial.
+func checkHTTPAuthz(o *objects, pod *corev1.PodTemplateSpec, c *corev1.Container, s settings, ov overlay) []error {
+	var errs []error
+	fail := func(format string, a ...any) { errs = append(errs, fmt.Errorf("http authz: "+format, a...)) }
+	if (s.httpAddr != "") != ov.httpAuthz {
+		return []error{fmt.Errorf("http authz: listener address %q, want on=%v for this layout", s.httpAddr, ov.httpAuthz)}
+	}
+	if s.httpAddr == "" {
+		return nil
+	}
+	host, port, err := hostPort(s.httpAddr)
+	if err != nil {
+		return []error{fmt.Errorf("http authz addr: %w", err)}
+	}
+	if !wildcard(host) {
+		fail("address %q must listen on all interfaces: the proxies connect to the pod IP", s.httpAddr)
+	}
+	if !portDeclared(c, port) {
+		fail("port %d not declared as a containerPort", port)
+	}
+	var names []string
+	for _, svc := range o.services {
+		for _, p := range svc.Spec.Ports {
+			if resolvePort(c, p.TargetPort) == port {
+				names = append(names, fmt.Sprintf("%s.%s.svc.cluster.local", svc.Name, svc.Namespace))
+			}
+		}
+	}
+	if len(names) == 0 {
+		fail("no Service reaches port %d", port)
+	}
+	tlsOn := s.httpTLS.cert != "" || s.httpTLS.key != ""
+	switch {
+	case tlsOn != ov.httpTLS:
+		fail("TLS on=%v, want %v", tlsOn, ov.httpTLS)
+	case (s.httpTLS.clientCA != "") != ov.httpMTLS:
+		fail("client certificates required=%v, want %v", s.httpTLS.clientCA != "", ov.httpMTLS)
+	}
+	if !tlsOn {
+		return errs
+	}
+	if s.httpTLS.cert != s.grpcTLS.cert || s.httpTLS.key != s.grpcTLS.key {
+		fail("cert %s and key %s are not the gRPC listener's (%s, %s), whose Secret cert-manager rotates", s.httpTLS.cert, s.httpTLS.key, s.grpcTLS.cert, s.grpcTLS.key)
+		return errs
+	}
+	secret, _, err := mountedSecret(pod, c, s.httpTLS.cert)
+	if err != nil {
+		fail("%s: %v", s.httpTLS.cert, err)
+		return errs
+	}
+	if cert := certBySecret(o, secret); cert != nil {
+		for _, n := range names {
+			if !slices.Contains(cert.Spec.DNSNames, n) {
+				fail("Certificate %s dnsNames %v lack %s, the name the proxies dial and check", cert.Name, cert.Spec.DNSNames, n)
+			}
+		}
+	}
+	return errs
+}
+
 // documentedRoutes returns the route count the memory budget's comment in
 // base/deployment.yaml is sized for.
 func documentedRoutes() (int, error) {
@@ -558,6 +626,8 @@ type settings struct {
 	config, grpcAddr, adminAddr string
 	shutdownGrace, checkTimeout time.Duration
 	grpcTLS                     tlsSettings
+	httpAddr                    string // "": the HTTP authorization listener is off
+	httpTLS                     tlsSettings
 }
 
 func extauthzSettings(c *corev1.Container) (settings, error) {
@@ -576,6 +646,12 @@ func extauthzSettings(c *corev1.Container) (settings, error) {
 	}
 	s.grpcAddr = setting(c, "grpc-addr", "EXTAUTHZ_GRPC_ADDR", defaultGRPCAddr)
 	s.adminAddr = setting(c, "admin-addr", "EXTAUTHZ_ADMIN_ADDR", defaultAdminAddr)
+	s.httpAddr = setting(c, "http-authz-addr", "EXTAUTHZ_HTTP_AUTHZ_ADDR", "")
+	s.httpTLS = tlsSettings{
+		cert:     setting(c, "http-authz-tls-cert", "EXTAUTHZ_HTTP_AUTHZ_TLS_CERT", ""),
+		key:      setting(c, "http-authz-tls-key", "EXTAUTHZ_HTTP_AUTHZ_TLS_KEY", ""),
+		clientCA: setting(c, "http-authz-tls-client-ca", "EXTAUTHZ_HTTP_AUTHZ_TLS_CLIENT_CA", ""),
+	}
 	s.grpcTLS = tlsSettings{
 		cert:     setting(c, "grpc-tls-cert", "EXTAUTHZ_GRPC_TLS_CERT", ""),
 		key:      setting(c, "grpc-tls-key", "EXTAUTHZ_GRPC_TLS_KEY", ""),

@@ -36,6 +36,10 @@ names them; fullnameOverride replaces the release name.
 {{- printf "%s.%s.svc.%s" (include "extauthz.fullname" .) .Release.Namespace .Values.clusterDomain -}}
 {{- end -}}
 
+{{- define "extauthz.httpServiceHost" -}}
+{{- printf "%s-http.%s.svc.%s" (include "extauthz.fullname" .) .Release.Namespace .Values.clusterDomain -}}
+{{- end -}}
+
 {{- define "extauthz.image" -}}
 {{- if .Values.image.digest -}}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
@@ -83,5 +87,11 @@ install with what to change.
 {{- end -}}
 {{- if and .Values.grpc.tls.clientAuth (not .Values.grpc.tls.enabled) -}}
 {{- fail "grpc.tls.clientAuth needs grpc.tls.enabled" -}}
+{{- end -}}
+{{- if and .Values.httpAuthz.enabled .Values.httpAuthz.tls.enabled (not .Values.grpc.tls.enabled) -}}
+{{- fail "httpAuthz.tls.enabled serves the gRPC port's certificate: it needs grpc.tls.enabled (or set httpAuthz.tls.enabled=false)" -}}
+{{- end -}}
+{{- if and .Values.httpAuthz.tls.clientAuth (not .Values.httpAuthz.tls.enabled) -}}
+{{- fail "httpAuthz.tls.clientAuth needs httpAuthz.tls.enabled" -}}
 {{- end -}}
 {{- end -}}
