@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -223,7 +224,8 @@ func (f *fileSource) waitSettled(ctx context.Context, sum [sha256.Size]byte) ([]
 
 // writeFile adds e to the list file at path (creating it if missing) by
 // writing a new file beside it and renaming it over the old one, so a
-// reader sees the old list or the new one, never a mix. Entries that no
+// reader sees the old list or the new one, never a mix. Writers take turns
+// (lockDir), so concurrent ones never lose each other's entries. Entries that no
 // longer matter at now are left out; comments and other lines are kept. A
 // file with a bad line is not touched: it would be rejected whole anyway.
 func writeFile(path string, e Entry, now time.Time) error {
@@ -231,6 +233,11 @@ func writeFile(path string, e Entry, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	unlock, err := lockDir(filepath.Dir(real))
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	old, err := os.ReadFile(real)
 	mode := os.FileMode(0o644)
 	switch {

@@ -1,9 +1,12 @@
 package revocation
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -352,5 +355,39 @@ func TestFileWriteCreatesAndFollowsSymlink(t *testing.T) {
 	}
 	if got := string(mustRead(t, fresh)); got != "jti "+uuidB+" 2026-11-26T11:00:00Z\n" {
 		t.Errorf("new file %q", got)
+	}
+}
+
+// TestConcurrentWritersLoseNothing: writers adding entries to one list file
+// at once (parallel `extauthz revoke` runs, a sign-out handler per request)
+// each keep their entry: every write reads, adds and renames under the
+// directory's lock, so none overwrites another's new file with an old copy.
+func TestConcurrentWritersLoseNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "revoked.txt")
+	writeList(t, path, "# revoked sign-ins")
+	const writers, each = 8, 10
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				id := fmt.Sprintf("%08x-0000-4000-8000-%012x", w, i)
+				errs <- writeFile(path, Entry{Kind: JTI, ID: id, Time: t0.Add(time.Hour)}, t0)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries, err := Parse(bytes.NewReader(mustRead(t, path)), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != writers*each {
+		t.Fatalf("%d entries in the file after %d concurrent writes: writes were lost", len(entries), writers*each)
 	}
 }
