@@ -6,38 +6,16 @@ import (
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/authz"
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
 	"github.com/cognito-extauthz/cognito-extauthz/pkg/reason"
 )
-
-// dryRunPolicy has a dry-run route beside an enforcing one; x-user-email
-// is a claim header of the enforcing route only.
-const dryRunPolicy = `
-apiVersion: cognito-extauthz/v1
-authorizers:
-  users:
-    userPools: [{userPoolId: ${POOL}, issuer: ${ISSUER}, jwksUri: ${JWKS}}]
-routes:
-  - name: reports
-    match: { path: /reports }
-    authorizer: users
-    mode: identity-claims
-    groups: [auditors]
-    claimHeaders: { x-user-sub: sub }
-    dryRun: true
-  - name: ledger
-    match: { path: /ledger }
-    authorizer: users
-    mode: identity-claims
-    groups: [auditors]
-    claimHeaders: { x-user-email: email }
-`
 
 // TestDryRunDecision: a dry-run route's would-be denial is allowed with
 // its reason, marked for the upstream, and gets the claim headers when the
 // token verified; the claim headers it does not set, and a client's own
 // dry-run header, are removed either way.
 func TestDryRunDecision(t *testing.T) {
-	f := newFixture(t, dryRunPolicy, authz.Options{})
+	f := newFixture(t, testenv.DryRunPolicy, authz.Options{})
 	member := f.env.ID(t, issuer.TokenOptions{Subject: "sub-a", Groups: []string{"auditors"}})
 	outsider := f.env.ID(t, issuer.TokenOptions{Subject: "sub-b", Groups: []string{"finance"}})
 	tests := []struct {

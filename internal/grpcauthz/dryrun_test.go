@@ -6,37 +6,15 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/cognito-extauthz/cognito-extauthz/internal/issuer"
+	"github.com/cognito-extauthz/cognito-extauthz/internal/testenv"
 )
-
-// dryRunPolicy has a dry-run route beside an enforcing one; x-user-email
-// is a claim header of the enforcing route only.
-const dryRunPolicy = `
-apiVersion: cognito-extauthz/v1
-authorizers:
-  users:
-    userPools: [{userPoolId: ${POOL}, issuer: ${ISSUER}, jwksUri: ${JWKS}}]
-routes:
-  - name: reports
-    match: { path: /reports }
-    authorizer: users
-    mode: identity-claims
-    groups: [auditors]
-    claimHeaders: { x-user-sub: sub }
-    dryRun: true
-  - name: ledger
-    match: { path: /ledger }
-    authorizer: users
-    mode: identity-claims
-    groups: [auditors]
-    claimHeaders: { x-user-email: email }
-`
 
 // TestDryRun: through real gRPC, a dry-run route lets a would-be denial
 // through, marked for the upstream and in the metadata, counted as
 // dry_run with its real reason, logged; a real allow is ordinary; an
 // enforcing route still denies.
 func TestDryRun(t *testing.T) {
-	f := newFixture(t, fixtureOptions{policy: dryRunPolicy})
+	f := newFixture(t, fixtureOptions{policy: testenv.DryRunPolicy})
 	member := f.env.ID(t, issuer.TokenOptions{Subject: "sub-a", Groups: []string{"auditors"}})
 	outsider := f.env.ID(t, issuer.TokenOptions{Subject: "sub-b", Groups: []string{"finance"}})
 	forged := func(tok string) map[string]string {

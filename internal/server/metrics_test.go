@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -106,12 +105,7 @@ func TestMetricsScrape(t *testing.T) {
 // churning policy would otherwise keep every name it ever served), while
 // the routes that stay keep their counts and the "none" series remain.
 func TestReloadForgetsRemovedRoutes(t *testing.T) {
-	env := testenv.New(t)
-	k := &kubeletDir{dir: t.TempDir()}
-	base := env.Expand(testenv.Policy)
-	k.write(t, "policy.yaml", base)
-	r := start(t, server.Config{PolicyPath: filepath.Join(k.dir, "policy.yaml")})
-	wait.For(t, 10*time.Second, "ready", r.srv.Ready)
+	env, k, base, r := startWatched(t)
 
 	tok := env.ID(t, issuer.TokenOptions{})
 	if c := r.code(t, "/pets", tok); c != codes.OK {

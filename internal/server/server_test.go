@@ -248,6 +248,19 @@ type kubeletDir struct {
 	old string
 }
 
+// startWatched serves testenv.Policy from a kubelet-style directory and
+// waits until ready; the test edits the policy with k.write.
+func startWatched(t *testing.T) (*testenv.Env, *kubeletDir, string, *running) {
+	t.Helper()
+	env := testenv.New(t)
+	k := &kubeletDir{dir: t.TempDir()}
+	base := env.Expand(testenv.Policy)
+	k.write(t, "policy.yaml", base)
+	r := start(t, server.Config{PolicyPath: filepath.Join(k.dir, "policy.yaml")})
+	wait.For(t, 10*time.Second, "ready", r.srv.Ready)
+	return env, k, base, r
+}
+
 func (k *kubeletDir) write(t *testing.T, name, content string) {
 	t.Helper()
 	k.gen++
@@ -285,12 +298,7 @@ func (k *kubeletDir) write(t *testing.T, name, content string) {
 // plus 2 s (the swap is atomic, so it settles at the first look), and an invalid
 // update is rejected with the old policy still serving.
 func TestHotReloadUnderLoad(t *testing.T) {
-	env := testenv.New(t)
-	k := &kubeletDir{dir: t.TempDir()}
-	base := env.Expand(testenv.Policy)
-	k.write(t, "policy.yaml", base)
-	r := start(t, server.Config{PolicyPath: filepath.Join(k.dir, "policy.yaml")})
-	wait.For(t, 10*time.Second, "ready", r.srv.Ready)
+	env, k, base, r := startWatched(t)
 
 	id := env.ID(t, issuer.TokenOptions{})
 	var checks, failures atomic.Int64

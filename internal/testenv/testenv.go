@@ -243,6 +243,29 @@ routes:
 defaultAction: deny
 `
 
+// DryRunPolicy has a dry-run route beside an enforcing one; x-user-email
+// is a claim header of the enforcing route only.
+const DryRunPolicy = `
+apiVersion: cognito-extauthz/v1
+authorizers:
+  users:
+    userPools: [{userPoolId: ${POOL}, issuer: ${ISSUER}, jwksUri: ${JWKS}}]
+routes:
+  - name: reports
+    match: { path: /reports }
+    authorizer: users
+    mode: identity-claims
+    groups: [auditors]
+    claimHeaders: { x-user-sub: sub }
+    dryRun: true
+  - name: ledger
+    match: { path: /ledger }
+    authorizer: users
+    mode: identity-claims
+    groups: [auditors]
+    claimHeaders: { x-user-email: email }
+`
+
 // JWTPolicy has jwt-mode routes (API Gateway HTTP API's JWT authorizer)
 // beside an access-scopes route on the same authorizer, so a test can show
 // the two reading appClientIds differently; tests expand it with
