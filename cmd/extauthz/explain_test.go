@@ -209,18 +209,26 @@ func stalledKeyServer(t *testing.T) (url string, accepted *atomic.Int64, release
 	return "http://" + ln.Addr().String() + "/.well-known/jwks.json", accepted, release
 }
 
+// stalledExplainPolicy writes testdata/explain/policy.yaml with its key
+// server at jwksURL, one that accepts connections and never answers;
+// accepted counts them.
+func stalledExplainPolicy(t *testing.T, env *testenv.Env) (path, jwksURL string, accepted *atomic.Int64) {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/explain/policy.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwksURL, accepted, _ = stalledKeyServer(t)
+	return writeFile(t, "policy.yaml", env.Expand(strings.ReplaceAll(string(raw), "${JWKS}", jwksURL))), jwksURL, accepted
+}
+
 // TestExplainWithoutKeys: a request that needs no key (no token, a route
 // that needs none, a token that fails before any key lookup) is decided
 // while the key server stalls, with a fetch timeout of an hour: explain
 // neither waits for nor fetches the keys, and lists no key source.
 func TestExplainWithoutKeys(t *testing.T) {
 	env := testenv.New(t)
-	raw, err := os.ReadFile("testdata/explain/policy.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwksURL, accepted, _ := stalledKeyServer(t)
-	path := writeFile(t, "policy.yaml", env.Expand(strings.ReplaceAll(string(raw), "${JWKS}", jwksURL)))
+	path, _, accepted := stalledExplainPolicy(t, env)
 	// A failing explain waits the hour: stop at the test's own deadline
 	// with a message instead of at the binary's.
 	stop := time.Now().Add(time.Hour)
@@ -278,12 +286,7 @@ func TestExplainWithoutKeys(t *testing.T) {
 // jwks_unavailable, with the source listed as not loaded.
 func TestExplainWaitsForKeysWithToken(t *testing.T) {
 	env := testenv.New(t)
-	raw, err := os.ReadFile("testdata/explain/policy.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	jwksURL, accepted, _ := stalledKeyServer(t)
-	path := writeFile(t, "policy.yaml", env.Expand(strings.ReplaceAll(string(raw), "${JWKS}", jwksURL)))
+	path, jwksURL, accepted := stalledExplainPolicy(t, env)
 	id := env.ID(t, issuer.TokenOptions{})
 	code, out, errs := runCLI(t, "explain", "--config", path, "--jwks-fetch-timeout", "100ms", "--path", "/pets", "--token", id)
 	var d struct {
